@@ -1,0 +1,7 @@
+"""``python -m cnnviz``: the headless entry point (see ``cnnviz.cli``)."""
+
+import sys
+
+from cnnviz.cli import main
+
+sys.exit(main())

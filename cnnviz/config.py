@@ -1,0 +1,65 @@
+"""RunConfig: everything that defines a run, as one frozen, serialisable value."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from cnnviz.errors import UserError
+
+MAX_BATCH_SIZE = 4096
+MAX_STEPS_PER_CALL = 10_000
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The knobs of a run. ``input_shape``/``classes`` of None mean "the architecture's
+    default input shape" and "as many classes as the dataset has"."""
+
+    arch: str = "ltfn_convnet"
+    init: str = "he-normal"
+    optimizer: str = "adam"
+    lr: float = 0.001
+    dataset: str = "mnist-sample"
+    batch_size: int = 100
+    seed: int = 0
+    probe_every: int = 1
+    bins: int = 50
+    input_shape: tuple[int, int, int] | None = None
+    classes: int | None = None
+
+    def __post_init__(self):
+        if self.input_shape is not None:
+            object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size <= 0:
+            raise UserError(f"batch size must be a positive whole number, got {self.batch_size!r}")
+        if self.batch_size > MAX_BATCH_SIZE:
+            raise UserError(f"batch size {self.batch_size} is larger than the cap of {MAX_BATCH_SIZE}")
+        if not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) or self.lr <= 0:
+            raise UserError(f"learning rate must be a positive finite number, got {self.lr!r}")
+        if self.probe_every < 1:
+            raise UserError(f"probe interval must be at least 1 step, got {self.probe_every!r}")
+        if not 5 <= self.bins <= 512:
+            raise UserError(f"histogram bins must be between 5 and 512, got {self.bins!r}")
+        if self.classes is not None and self.classes < 2:
+            raise UserError(f"a classifier needs at least 2 classes, got {self.classes!r}")
+
+    def replace(self, **changes) -> RunConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict."""
+        data = dataclasses.asdict(self)
+        data["input_shape"] = list(self.input_shape) if self.input_shape else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are ignored (older/newer checkpoints)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        if kwargs.get("input_shape") is not None:
+            kwargs["input_shape"] = tuple(kwargs["input_shape"])
+        return cls(**kwargs)

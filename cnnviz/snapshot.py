@@ -1,0 +1,87 @@
+"""Snapshot: what one probed step saw, as plain Python (no tensors, no raw activations)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cnnviz.stats import Summary
+
+
+@dataclass
+class LayerSnapshot:
+    """One probed layer at one step."""
+
+    name: str
+    type: str
+    activation: str
+    fan_in: int
+    pre_activation: Summary
+    weight_norm: float
+    weight_std: float
+    grad_norm: float | None = None
+    update_norm: float | None = None
+
+    @property
+    def update_ratio(self) -> float | None:
+        """‖Δw‖/‖w‖ for this step's update (None at init or when not measured)."""
+        if self.update_norm is None or not self.weight_norm:
+            return None
+        return self.update_norm / self.weight_norm
+
+    @property
+    def dead_fraction(self) -> float | None:
+        """Fraction of units that a following ReLU zeroes (None if not followed by ReLU)."""
+        return self.pre_activation.frac_nonpositive if self.activation == "relu" else None
+
+    def to_dict(self) -> dict:
+        pre = self.pre_activation.to_dict()
+        pre["frac_zero_after_relu"] = self.dead_fraction
+        return {"name": self.name, "type": self.type, "activation": self.activation, "fan_in": self.fan_in,
+                "pre_activation": pre, "weight_norm": self.weight_norm, "weight_std": self.weight_std,
+                "grad_norm": self.grad_norm, "update_ratio": self.update_ratio}
+
+
+@dataclass
+class Snapshot:
+    """Per-layer statistics plus loss, accuracy, logits and softmax for one step.
+
+    ``step`` counts training steps already applied: step 0 is the network at
+    initialization; a snapshot taken during step k's forward pass has step k-1
+    weights and is labelled ``step = k``.
+    """
+
+    step: int
+    loss: float
+    accuracy: float
+    layers: list[LayerSnapshot]
+    logits: Summary
+    softmax: dict
+    batch_logits: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
+    batch_labels: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, int))
+    trained: bool = True
+
+    @property
+    def finite(self) -> bool:
+        return math.isfinite(self.loss) and all(l.pre_activation.finite for l in self.layers)
+
+    def layer(self, name: str) -> LayerSnapshot:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+    def first_nonfinite_layer(self) -> str | None:
+        """The earliest layer (forward order) whose pre-activation held NaN/Inf."""
+        for layer in self.layers:
+            if not layer.pre_activation.finite:
+                return layer.name
+        return None
+
+    def to_dict(self) -> dict:
+        """The public JSON shape used by ``inspect``/``train`` (see DESIGN.md)."""
+        return {"step": self.step, "loss": self.loss, "accuracy": self.accuracy,
+                "layers": [layer.to_dict() for layer in self.layers],
+                "logits": self.logits.to_dict(), "softmax": dict(self.softmax)}
