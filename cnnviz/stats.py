@@ -3,8 +3,8 @@
 Only a handful of scalars and one fixed-width histogram per tensor ever leave the
 graph. Design notes:
 
-* A lean set of reductions (sum, sum of squares, min, max, count ≤ 0, non-finite
-  count, one histogram) keeps probing cheap; std comes from E[x²] − E[x]².
+* A lean set of reductions (sum, sum of squares, min, max, count ≤ 0, one
+  histogram) keeps probing cheap; std comes from E[x²] − E[x]².
 * ``tf.histogram_fixed_width`` misbehaves on non-finite input and ranges, so
   non-finite values are counted separately, replaced before binning, and binning
   runs only when the range is finite (``tf.cond``).
@@ -27,8 +27,52 @@ def tensor_summary(x: tf.Tensor, bins: int, value_range: tf.Tensor | None = None
     ``value_range`` (shape (2,)) fixes the histogram range so frames are comparable
     across steps; values outside land in the edge bins. Without it the range is this
     tensor's own finite [min, max]. Returns tensors: call inside ``tf.function``.
+
+    The common case (all values finite) takes a lean path of six passes over the
+    tensor; only when the sums come out non-finite does the masked path run.
     """
     flat = tf.reshape(tf.cast(x, tf.float32), [-1])
+    total = tf.reduce_sum(flat)
+    total_sq = tf.reduce_sum(tf.square(flat))
+    all_finite = tf.logical_and(tf.math.is_finite(total), tf.math.is_finite(total_sq))
+    return tf.cond(all_finite,
+                   lambda: _finite_summary(flat, total, total_sq, bins, value_range),
+                   lambda: _masked_summary(flat, bins, value_range))
+
+
+def _histogram_range(lo_data, hi_data, value_range):
+    lo, hi = (lo_data, hi_data) if value_range is None else (value_range[0], value_range[1])
+    # A constant tensor (e.g. zeros init) has lo == hi: widen so the bins have width.
+    pad = tf.maximum(tf.abs(hi - lo), tf.maximum(tf.abs(lo), 1e-12)) * 1e-3
+    degenerate = hi - lo <= 0.0
+    return tf.where(degenerate, lo - pad, lo), tf.where(degenerate, hi + pad, hi)
+
+
+def _finite_summary(flat, total, total_sq, bins, value_range):
+    n = tf.cast(tf.size(flat), tf.float32)
+    denom = tf.maximum(n, 1.0)
+    mean = total / denom
+    lo_data, hi_data = tf.reduce_min(flat), tf.reduce_max(flat)
+    lo, hi = _histogram_range(lo_data, hi_data, value_range)
+    counts = tf.cond(tf.logical_and(tf.math.is_finite(hi - lo), n > 0),
+                     lambda: tf.histogram_fixed_width(flat, tf.stack([lo, hi]), nbins=bins),
+                     lambda: tf.zeros([bins], tf.int32))
+    return {
+        "mean": mean,
+        "std": tf.sqrt(tf.maximum(total_sq / denom - tf.square(mean), 0.0)),
+        "min": lo_data,
+        "max": hi_data,
+        "frac_nonpositive": tf.reduce_sum(tf.cast(flat <= 0.0, tf.float32)) / denom,
+        "nonfinite": tf.constant(0, tf.int32),
+        "count": tf.size(flat, out_type=tf.int32),
+        "hist_lo": lo,
+        "hist_hi": hi,
+        "hist": counts,
+    }
+
+
+def _masked_summary(flat, bins, value_range):
+    """The slow path: statistics over the finite values, non-finite ones counted apart."""
     finite = tf.math.is_finite(flat)
     n_finite = tf.reduce_sum(tf.cast(finite, tf.float32))
     n_total = tf.cast(tf.size(flat), tf.float32)
@@ -39,15 +83,7 @@ def tensor_summary(x: tf.Tensor, bins: int, value_range: tf.Tensor | None = None
     big = tf.constant(np.finfo(np.float32).max, tf.float32)
     lo_data = tf.reduce_min(tf.where(finite, flat, big))
     hi_data = tf.reduce_max(tf.where(finite, flat, -big))
-    frac_nonpos = tf.reduce_sum(tf.cast(flat <= 0.0, tf.float32)) / tf.maximum(n_total, 1.0)
-    if value_range is None:
-        lo, hi = lo_data, hi_data
-    else:
-        lo, hi = value_range[0], value_range[1]
-    # A constant tensor (e.g. zeros init) has lo == hi: widen so the bins have width.
-    pad = tf.maximum(tf.abs(hi - lo), tf.maximum(tf.abs(lo), 1e-12)) * 1e-3
-    hi = tf.where(hi - lo <= 0.0, hi + pad, hi)
-    lo = tf.where(hi - lo <= 0.0, lo - pad, lo)
+    lo, hi = _histogram_range(lo_data, hi_data, value_range)
     bin_ok = tf.logical_and(tf.math.is_finite(lo - hi), n_finite > 0)
 
     def histogram():
@@ -55,18 +91,17 @@ def tensor_summary(x: tf.Tensor, bins: int, value_range: tf.Tensor | None = None
         # Non-finite values were parked at `lo`, i.e. in bin 0: take them out again.
         return counts - tf.one_hot(0, bins, dtype=tf.int32) * tf.cast(n_total - n_finite, tf.int32)
 
-    counts = tf.cond(bin_ok, histogram, lambda: tf.zeros([bins], tf.int32))
     return {
         "mean": mean,
         "std": tf.sqrt(tf.maximum(mean_sq - tf.square(mean), 0.0)),
         "min": tf.where(n_finite > 0, lo_data, tf.constant(math.nan)),
         "max": tf.where(n_finite > 0, hi_data, tf.constant(math.nan)),
-        "frac_nonpositive": frac_nonpos,
+        "frac_nonpositive": tf.reduce_sum(tf.cast(flat <= 0.0, tf.float32)) / tf.maximum(n_total, 1.0),
         "nonfinite": tf.cast(n_total - n_finite, tf.int32),
         "count": tf.cast(n_total, tf.int32),
         "hist_lo": lo,
         "hist_hi": hi,
-        "hist": counts,
+        "hist": tf.cond(bin_ok, histogram, lambda: tf.zeros([bins], tf.int32)),
     }
 
 
