@@ -23,6 +23,10 @@ class LayerSnapshot:
     weight_std: float
     grad_norm: float | None = None
     update_norm: float | None = None
+    # Fraction of output units (channels for a conv) that are ≤ 0 at every position of
+    # every image in the batch: a ReLU after them passes nothing at all ("dead" units).
+    # Unlike ``frac_nonpositive`` it is not inflated by MNIST's black background.
+    dead_units: float | None = None
 
     @property
     def update_ratio(self) -> float | None:
@@ -41,7 +45,8 @@ class LayerSnapshot:
         pre["frac_zero_after_relu"] = self.dead_fraction
         return {"name": self.name, "type": self.type, "activation": self.activation, "fan_in": self.fan_in,
                 "pre_activation": pre, "weight_norm": self.weight_norm, "weight_std": self.weight_std,
-                "grad_norm": self.grad_norm, "update_ratio": self.update_ratio}
+                "grad_norm": self.grad_norm, "update_ratio": self.update_ratio,
+                "dead_units": self.dead_units if self.activation == "relu" else None}
 
 
 @dataclass
@@ -62,10 +67,23 @@ class Snapshot:
     batch_logits: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
     batch_labels: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, int))
     trained: bool = True
+    # Moments of the input images of this batch: the variance rule (cnnviz.theory) needs
+    # E[x²] of the first layer's input. None for snapshots from older checkpoints.
+    input_mean: float | None = None
+    input_rms: float | None = None
+    # False for the step that went non-finite: its update was refused, the weights kept.
+    applied: bool = True
 
     @property
     def finite(self) -> bool:
-        return math.isfinite(self.loss) and all(l.pre_activation.finite for l in self.layers)
+        """True when every number a figure would plot is finite: loss, logits, and each
+        layer's pre-activation summary, weight, gradient and update norms."""
+        def ok(value) -> bool:
+            return value is None or math.isfinite(value)
+
+        return (math.isfinite(self.loss) and self.logits.finite
+                and all(l.pre_activation.finite and ok(l.weight_norm) and ok(l.weight_std)
+                        and ok(l.grad_norm) and ok(l.update_norm) for l in self.layers))
 
     def layer(self, name: str) -> LayerSnapshot:
         for layer in self.layers:

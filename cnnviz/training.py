@@ -48,7 +48,7 @@ class Halt:
 class Run:
     """One training run: model + optimizer + data order + history. See module docs."""
 
-    def __init__(self, config: RunConfig, dataset: Dataset | None = None, model=None):
+    def __init__(self, config: RunConfig, dataset: Dataset | None = None, model=None, probed: ProbedModel | None = None):
         self.config = config
         shape, default_classes = zoo.resolve_shape(config.arch, config.input_shape, config.classes) if model is None \
             else (tuple(int(v) for v in model.inputs[0].shape[1:]), int(model.outputs[0].shape[-1]))
@@ -61,13 +61,15 @@ class Run:
         if config.batch_size > dataset.size("train"):
             raise UserError(f"batch size {config.batch_size} is larger than the {dataset.size('train')} training images of {dataset.name}")
         self.model = model if model is not None else zoo.build(config.arch, config.init, shape, self.classes, config.seed)
-        self.probed = ProbedModel(self.model)
+        # A user's model brings its own probes (fused activations, nested models: cnnviz.user_models).
+        self.probed = probed if probed is not None else ProbedModel(self.model)
         self.optimizer = make_optimizer(OptimizerSpec(config.optimizer, config.lr))
         self.optimizer.build(self.model.trainable_variables)
         self.step_count = 0
         self.halted: Halt | None = None
         self.snapshots: list[Snapshot] = []
         self.last_loss: float | None = None
+        self.losses: list[float] = []  # training loss of every applied step (losses[k - 1] is step k's)
         self._ranges = tf.Variable(tf.zeros([len(self.probed.points) + 1, 2]), trainable=False, name="hist_ranges")
         self._ranges_set = False
         self._kernels = [p.kernel for p in self.probed.points]
@@ -96,17 +98,22 @@ class Run:
         return self.dataset.images("train", idx), self.dataset.labels("train", idx)
 
     # ----------------------------------------------------------- graph code
-    def _summaries(self, pre, logits, labels, fixed_range: bool):
+    def _summaries(self, images, pre, logits, labels, fixed_range: bool):
         bins = self.config.bins
         layer_stats = [tensor_summary(t, bins, self._ranges[i] if fixed_range else None) for i, t in enumerate(pre)]
+        for stats, tensor in zip(layer_stats, pre):
+            stats["dead_units"] = _dead_unit_fraction(tensor)
         logit_stats = tensor_summary(logits, bins, self._ranges[-1] if fixed_range else None)
         weight_stats = [{"weight_norm": tf.norm(k), "weight_std": tf.math.reduce_std(k)} for k in self._kernels]
-        return layer_stats, logit_stats, weight_stats, softmax_summary(logits, labels, self.classes)
+        pixels = tf.cast(images, tf.float32)
+        inputs = {"mean": tf.reduce_mean(pixels), "mean_sq": tf.reduce_mean(tf.square(pixels))}
+        return layer_stats, logit_stats, weight_stats, softmax_summary(logits, labels, self.classes), inputs
 
     def _forward_graph(self, images, labels, fixed_range: bool):
         pre, logits = self.probed(images, training=False)
-        layers, logit_stats, weights, soft = self._summaries(pre, logits, labels, fixed_range)
-        return {"layers": layers, "logits": logit_stats, "weights": weights, "softmax": soft, "batch_logits": logits}
+        layers, logit_stats, weights, soft, inputs = self._summaries(images, pre, logits, labels, fixed_range)
+        return {"layers": layers, "logits": logit_stats, "weights": weights, "softmax": soft, "batch_logits": logits,
+                "input": inputs}
 
     def _step_graph(self, images, labels, probe: bool):
         variables = self.model.trainable_variables
@@ -136,14 +143,17 @@ class Run:
                "grads_finite": grads_finite}
         if probe:
             index = {id(v): i for i, v in enumerate(variables)}
-            layers, logit_stats, weights, soft = self._summaries(pre, logits, labels, fixed_range=True)
+            layers, logit_stats, weights, soft, inputs = self._summaries(images, pre, logits, labels, fixed_range=True)
             for k, kernel in enumerate(self._kernels):
-                i = index[id(kernel)]
+                i = index.get(id(kernel))
+                if i is None:  # a frozen layer of a user's model: no gradient, no update
+                    continue
                 weights[k]["grad_norm"] = tf.norm(grads[i])
                 weights[k]["update_norm"] = tf.norm(variables[i] - before[i])
                 weights[k]["weight_norm"] = tf.norm(before[i])
                 weights[k]["weight_std"] = tf.math.reduce_std(before[i])
-            out.update(layers=layers, logits=logit_stats, weights=weights, softmax=soft, batch_logits=logits)
+            out.update(layers=layers, logits=logit_stats, weights=weights, softmax=soft, batch_logits=logits,
+                       input=inputs)
         return out
 
     def _eval_graph(self, images, labels):
@@ -159,6 +169,19 @@ class Run:
         self._fix_ranges(snapshot)
         return snapshot
 
+    def initial_snapshot(self) -> Snapshot:
+        """The recorded step-0 snapshot, probing and recording it first if the run has none.
+
+        On a run that has trained without a step-0 record (snapshots cleared by the
+        caller) the earliest recorded snapshot is returned instead.
+        """
+        if self.snapshots and (self.snapshots[0].step == 0 or self.step_count > 0):
+            return self.snapshots[0]
+        if self.step_count > 0:
+            raise UserError("this run has no recorded snapshots; its initial state is gone")
+        self.snapshots.insert(0, self.snapshot_at_init())
+        return self.snapshots[0]
+
     def step(self, probe: bool | None = None) -> Snapshot | None:
         """Run one training step; return its Snapshot if probed, else None.
 
@@ -166,8 +189,10 @@ class Run:
         """
         if self.halted is not None:
             raise UserError(f"this run stopped at {self.halted.message()}; reset it or lower the learning rate")
-        if not self._ranges_set:
-            self.snapshots.append(self.snapshot_at_init())
+        if self.step_count == 0 and not self.snapshots:
+            self.initial_snapshot()  # records step 0 and fixes the histogram ranges
+        elif not self._ranges_set:
+            self.snapshot_at_init()  # fixes the histogram ranges
         step = self.step_count + 1
         if probe is None:
             probe = step % self.config.probe_every == 0 or step == 1
@@ -178,21 +203,29 @@ class Run:
         if not bool(out["applied"]) or bool(out["restored"]):
             self.halted = self._diagnose_halt(out, step, images, labels, snapshot)
             if snapshot is not None:
+                snapshot.applied = False
                 self.snapshots.append(snapshot)  # shows where the NaN appeared; weights were kept
             return snapshot
         self.step_count = step
         self.last_loss = loss
+        self.losses.append(loss)
         if snapshot is not None:
             self.snapshots.append(snapshot)
         return snapshot
 
-    def train(self, steps: int, callback=None) -> Snapshot | None:
-        """Run up to ``steps`` steps (stops early if the run halts); return the last snapshot."""
+    def train(self, steps: int, callback=None, probe_last: bool = False) -> Snapshot | None:
+        """Run up to ``steps`` steps (stops early if the run halts); return the last snapshot.
+
+        ``callback(run, snapshot_or_None)`` is called after every step (progress bars,
+        live pages). ``probe_last=True`` probes the final step whatever the interval, so
+        the returned snapshot describes the weights the caller ends up with.
+        """
         last = None
-        for _ in range(int(steps)):
+        steps = int(steps)
+        for done in range(steps):
             if self.halted is not None:
                 break
-            snapshot = self.step()
+            snapshot = self.step(probe=True if probe_last and done == steps - 1 else None)
             last = snapshot or last
             if callback is not None:
                 callback(self, snapshot)
@@ -223,6 +256,22 @@ class Run:
 
         return snapshots_to_frame(self.snapshots)
 
+    def save(self, directory) -> None:
+        """Write a checkpoint (model, optimizer state, config, step, history) to ``directory``."""
+        from cnnviz.checkpoint import save_run
+
+        save_run(self, directory)
+
+    @classmethod
+    def load(cls, directory, dataset: Dataset | None = None) -> Run:
+        """The Run saved in ``directory``, ready to continue exactly where it stopped.
+
+        Raises UserError if the directory is missing or is not a readable checkpoint.
+        """
+        from cnnviz.checkpoint import load_run
+
+        return load_run(directory, dataset)
+
     # -------------------------------------------------------------- helpers
     def _fix_ranges(self, snapshot: Snapshot) -> None:
         ranges = []
@@ -241,15 +290,18 @@ class Run:
             w = {k: float(v) for k, v in weights.items()}
             layers.append(LayerSnapshot(point.name, point.type, point.activation, point.fan_in,
                                         Summary.from_tensors(stats), w["weight_norm"], w["weight_std"],
-                                        w.get("grad_norm"), w.get("update_norm")))
+                                        w.get("grad_norm"), w.get("update_norm"), float(stats["dead_units"])))
         soft = out["softmax"]
         softmax = {"max_prob_mean": float(soft["max_prob_mean"]), "entropy_mean": float(soft["entropy_mean"]),
                    "uniform_entropy": math.log(self.classes),
                    "predicted_counts": [int(c) for c in soft["predicted_counts"].numpy()],
                    "max_prob_hist": [int(c) for c in soft["max_prob_hist"].numpy()]}
+        pixels = out["input"]
+        input_mean, input_mean_sq = float(pixels["mean"]), float(pixels["mean_sq"])
         return Snapshot(step, float(soft["loss"]), float(soft["accuracy"]), layers,
                         Summary.from_tensors(out["logits"]), softmax,
-                        np.asarray(out["batch_logits"]), np.asarray(labels), trained)
+                        np.asarray(out["batch_logits"]), np.asarray(labels), trained,
+                        input_mean=input_mean, input_rms=math.sqrt(max(input_mean_sq, 0.0)))
 
     def _diagnose_halt(self, out: dict, step: int, images, labels, snapshot: Snapshot | None) -> Halt:
         if bool(out["restored"]):
@@ -261,3 +313,11 @@ class Run:
         loss = float(out["loss"])
         what = "the loss is non-finite" if not math.isfinite(loss) else "the gradients are non-finite"
         return Halt(step, snapshot.first_nonfinite_layer(), what)
+
+
+def _dead_unit_fraction(pre_activation: tf.Tensor) -> tf.Tensor:
+    """Fraction of units (last axis) that are ≤ 0 everywhere in the batch (in-graph)."""
+    units = tf.shape(pre_activation)[-1]
+    flat = tf.reshape(tf.cast(pre_activation, tf.float32), [-1, units])
+    never_positive = tf.logical_not(tf.reduce_any(flat > 0.0, axis=0))
+    return tf.reduce_mean(tf.cast(never_positive, tf.float32))

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cnnviz.errors import UserError
+from cnnviz.errors import UserError, check_choice
 from cnnviz.optimizers import OptimizerSpec, make_optimizer
 from cnnviz.surfaces import Point, Surface, get_surface, nearest_minimum
 
@@ -102,10 +102,9 @@ def validate_start(start) -> Point:
 
 
 def validate_steps(steps) -> int:
-    """An integer number of steps in [1, MAX_STEPS]."""
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) and not (
-        isinstance(steps, float) and steps.is_integer()
-    ):
+    """An integer number of steps in [1, MAX_STEPS] (a float like 120.0 is accepted)."""
+    whole = isinstance(steps, (int, np.integer)) or (isinstance(steps, float) and steps.is_integer())
+    if isinstance(steps, bool) or not whole:
         raise UserError(f"steps must be a whole number, got {steps!r}")
     steps = int(steps)
     if not 1 <= steps <= MAX_STEPS:
@@ -124,7 +123,7 @@ def run_trajectory(
     surface = get_surface(surface)
     start = validate_start(start)
     steps = validate_steps(steps)
-    make_optimizer(spec)  # validate the spec now, so bad input is a UserError, not a trace error
+    # A bad spec raises UserError from make_optimizer, before any tracing (and is not cached).
     if use_cache:
         return _cached_trajectory(surface, spec, start, steps)
     return _compute_trajectory(surface, spec, start, steps)
@@ -260,12 +259,14 @@ def compare(
     start: Point,
     steps: int,
     tolerance: float = DEFAULT_TOLERANCE,
+    *,
+    use_cache: bool = True,
 ) -> Comparison:
     """Run every spec (each with its own fresh optimizer) and tabulate the outcomes."""
     surface = get_surface(surface)
     if not specs:
         raise UserError("choose at least one optimizer to compare")
-    trajectories = tuple(run_trajectory(surface, spec, start, steps) for spec in specs)
+    trajectories = tuple(run_trajectory(surface, spec, start, steps, use_cache=use_cache) for spec in specs)
     return Comparison(
         surface=surface,
         start=validate_start(start),
@@ -296,3 +297,102 @@ def trajectories_frame(trajectories) -> pd.DataFrame:
         for t in trajectories
     ]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["optimizer", "step", "x", "y", "loss"])
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named lesson: a surface, a start, a step budget and the optimizers to race."""
+
+    name: str
+    title: str
+    surface: str
+    start: Point
+    steps: int
+    specs: tuple[OptimizerSpec, ...]
+    lesson: str
+
+
+# Settings were chosen by running the real optimizers (see tests/test_trajectory_presets.py,
+# which checks that each lesson still shows what it claims).
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            name="tutorial",
+            title="SGD vs Momentum vs Adam (120 steps)",
+            surface="booth",
+            start=(8.0, -8.0),
+            steps=120,
+            specs=(OptimizerSpec("sgd", lr=0.01), OptimizerSpec("momentum", lr=0.01), OptimizerSpec("adam", lr=0.3)),
+            lesson="SGD is still short of the minimum after 120 steps; momentum (0.9) gets there "
+            "but swings past it first; Adam arrives soonest with only a small overshoot.",
+        ),
+        Preset(
+            name="saddle-escape",
+            title="Escaping a saddle point",
+            surface="saddle",
+            start=(1.0, 0.001),
+            steps=120,
+            specs=(
+                OptimizerSpec("sgd", lr=0.01),
+                OptimizerSpec("momentum", lr=0.01),
+                OptimizerSpec("rmsprop", lr=0.01),
+                OptimizerSpec("adam", lr=0.01),
+            ),
+            lesson="Starting almost exactly on the ridge, the gradient along y is tiny: SGD slides "
+            "into the saddle and sits there; momentum builds speed along y; RMSProp and Adam rescale "
+            "the tiny y-gradient and walk off at a steady pace.",
+        ),
+        Preset(
+            name="ravine-zigzag",
+            title="Zig-zag in a ravine",
+            surface="ravine",
+            start=(-9.0, 1.5),
+            steps=100,
+            specs=(OptimizerSpec("sgd", lr=0.09), OptimizerSpec("momentum", lr=0.02), OptimizerSpec("adam", lr=0.3)),
+            lesson="With the steep direction 100x more curved than the shallow one, SGD bounces "
+            "between the walls and barely moves along the floor; momentum averages the bounces "
+            "away; Adam rescales each coordinate.",
+        ),
+        Preset(
+            name="rastrigin-local-minima",
+            title="Local minima on Rastrigin",
+            surface="rastrigin",
+            start=(3.2, -2.7),
+            steps=300,
+            specs=(OptimizerSpec("sgd", lr=0.002), OptimizerSpec("momentum", lr=0.007), OptimizerSpec("adam", lr=0.7)),
+            lesson="SGD settles into the nearest dimple, far from the global minimum at (0, 0). "
+            "Big steps or momentum can hop out, but they land in whatever basin is nearby.",
+        ),
+        Preset(
+            name="momentum-overshoots",
+            title="Momentum overshoots",
+            surface="booth",
+            start=(-8.0, -8.0),
+            steps=120,
+            specs=(
+                OptimizerSpec("sgd", lr=0.01),
+                OptimizerSpec("momentum", lr=0.01, momentum=0.5),
+                OptimizerSpec("momentum", lr=0.01, momentum=0.9),
+                OptimizerSpec("momentum", lr=0.01, momentum=0.99),
+            ),
+            lesson="Same learning rate, more momentum: the velocity carries the point past the "
+            "minimum and it spirals back; at 0.99 it is still circling after 120 steps.",
+        ),
+        Preset(
+            name="divergence",
+            title="Too big a step: divergence",
+            surface="rosenbrock",
+            start=(-1.5, 2.0),
+            steps=300,
+            specs=(OptimizerSpec("momentum", lr=0.01), OptimizerSpec("momentum", lr=0.001), OptimizerSpec("adam", lr=0.05)),
+            lesson="On Rosenbrock's steep walls, momentum with lr 0.01 is flung out within a few "
+            "steps (marked X); lr 0.001 follows the valley; Adam's steps stay near lr in size.",
+        ),
+    )
+}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; unknown names raise UserError."""
+    return PRESETS[check_choice("preset", name, PRESETS)]

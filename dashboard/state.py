@@ -61,3 +61,66 @@ def apply_settings(page: str, settings: dict) -> None:
 def take_playground_handoff() -> dict | None:
     """Optimizer settings sent from the playground ("train the CNN with these"), once."""
     return st.session_state.pop(PLAYGROUND_HANDOFF, None)
+
+
+# --- Logits / Filters pages (inspecting a network without the Activations page) ---
+INSPECT_RUN = "cnnviz:inspect_run"  # page-local Run shared by the logits and filters pages when the session has none
+LOGITS_EVALUATIONS = "cnnviz:logits_evaluations"  # {"run": weakref, "by_step": {step: evaluate() result}}
+
+
+# --- Activations / Compare initializers pages and the shared sidebar (dashboard/widgets.py) ---
+TRAINING = "cnnviz:training"  # True while the Activations page's live fragment keeps stepping the run
+TRAIN_TARGET = "cnnviz:train_target"  # the step count the current "Train N steps" press runs up to
+TRAIN_FROM = "cnnviz:train_from"  # the step count when that press happened (for the progress bar)
+PAGE_ERROR = "cnnviz:page_error"  # a user error raised inside a fragment, shown on the next full run
+
+
+def ensure_default(key: str, value: Any) -> None:
+    """Give widget ``key`` its starting value unless the session (or a lesson) already set one."""
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
+def keep_widget_values(page: str, names) -> None:
+    """Keep ``page``'s widget values alive while the user is on other pages.
+
+    Streamlit forgets a widget's value when a run does not draw it; writing the value
+    back under the same key before the widget is created turns it into plain session
+    state that survives page switches.
+    """
+    for name in names:
+        key = widget(page, name)
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
+def is_training() -> bool:
+    """Whether the live training loop is on (the Activations page's Train was pressed)."""
+    return bool(st.session_state.get(TRAINING, False))
+
+
+def start_training(from_step: int, target_step: int) -> None:
+    """Turn the live training loop on, to run from ``from_step`` up to ``target_step``."""
+    st.session_state[TRAINING] = True
+    st.session_state[TRAIN_FROM] = int(from_step)
+    st.session_state[TRAIN_TARGET] = int(target_step)
+
+
+def stop_training() -> None:
+    st.session_state[TRAINING] = False
+    st.session_state.pop(TRAIN_TARGET, None)
+    st.session_state.pop(TRAIN_FROM, None)
+
+
+# --- Your model page (a user's .keras file; never replaces the session's main Run) ---
+USER_MODEL_RUN = "cnnviz:user_model_run"  # the UserModelRun built from the last accepted upload
+
+
+def current_user_model_run():
+    """This session's Run over an uploaded model, or None."""
+    return st.session_state.get(USER_MODEL_RUN)
+
+
+def set_user_model_run(run) -> None:
+    """Keep ``run`` (a cnnviz.user_models.UserModelRun) for this session; the old one is dropped."""
+    st.session_state[USER_MODEL_RUN] = run

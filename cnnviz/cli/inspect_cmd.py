@@ -58,6 +58,9 @@ def payload_for(run, snapshot) -> dict:
     payload.update(config=run.config.to_dict(), steps=run.step_count, input_shape=list(run.dataset.shape),
                    input_adaptation=run.dataset.adaptation(), findings=findings_for(run),
                    halted=run.halted.message() if run.halted else None)
+    extras = getattr(run, "payload_extras", None)  # inspect --model: unprobed layers, output note, ...
+    if extras is not None:
+        payload.update(extras())
     return payload
 
 
@@ -66,6 +69,8 @@ def print_readable(payload: dict) -> None:
     cfg = payload["config"]
     print(f"{cfg['arch']} / {cfg['init']} on {cfg['dataset']} after {payload['steps']} steps"
           + (f" (inputs {payload['input_adaptation']})" if payload.get("input_adaptation") else ""))
+    if payload.get("step") is not None and payload["step"] != payload["steps"]:
+        print(f"layer statistics from the forward pass of step {payload['step']} (the last finite probe)")
     rows = []
     for layer in payload["layers"]:
         pre = layer["pre_activation"]
@@ -81,6 +86,16 @@ def print_readable(payload: dict) -> None:
         print(f"[{finding['severity']}] {finding['layer'] or ''}: {finding['message']}")
         if finding.get("suggestion"):
             print(f"    → {finding['suggestion']}")
+    unprobed = payload.get("unprobed_layers", [])
+    for layer in unprobed:
+        if not layer["reason"].startswith("no weights"):
+            print(f"not probed: {layer['name']} ({layer['type']}): {layer['reason']}")
+    weightless = [layer["name"] for layer in unprobed if layer["reason"].startswith("no weights")]
+    if weightless:
+        print(f"not probed (no weights): {', '.join(weightless)}")
+    for note in [payload.get("note"), *payload.get("notes", [])]:
+        if note:
+            print(f"note: {note}")
     if payload.get("halted"):
         print(f"run halted: {payload['halted']}")
 
@@ -94,11 +109,13 @@ def run(args) -> int:
         training_run = run_for_model(args)
     else:
         training_run = Run(config_from_args(args))
+    training_run.initial_snapshot()
     if args.steps:
-        training_run.train(args.steps)
-    snapshot = training_run.latest if training_run.snapshots else training_run.snapshot_at_init()
-    if not training_run.snapshots:
-        training_run.snapshots.append(snapshot)
+        # Probe the last step whatever --probe-every says, so grad_norm/update_ratio
+        # describe the final weights.
+        training_run.train(args.steps, probe_last=True)
+    finite = [s for s in training_run.snapshots if s.finite]
+    snapshot = finite[-1] if finite else training_run.latest
     payload = payload_for(training_run, snapshot)
     if args.json:
         print_json(payload)

@@ -1,0 +1,134 @@
+"""Optimizer playground speed: the compiled trajectory loop vs a naive eager Keras loop.
+
+For every surface and every optimizer (fresh Keras optimizer each time, float64 point,
+the surface's default start) we time ``steps`` optimizer steps two ways:
+  compiled - cnnviz.trajectories.run_trajectory(use_cache=False): build the optimizer,
+             trace the tf.while_loop, run it. Tracing is paid on every call (a graph
+             captures its optimizer's slots), so this is what a user really waits for.
+  eager    - the loop a notebook would write: per step, a GradientTape, a gradient,
+             optimizer.apply_gradients, and the point/loss pulled back to numpy.
+Both stop at the same divergence rule and must produce the same path (checked to 1e-3).
+The two variants alternate within each (surface, optimizer) pair and the whole sweep
+is repeated, so machine noise hits both alike; we report the median and spread
+(min..max, 10th..90th percentile) of the eager/compiled ratios. Then the wall time of
+full comparisons (all presets, and all nine optimizers on each surface), cache off.
+
+    python bench/bench_trajectories.py [--steps 500] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from cnnviz.optimizers import OPTIMIZERS, OptimizerSpec, make_optimizer  # noqa: E402
+from cnnviz.surfaces import SURFACES  # noqa: E402
+from cnnviz.trajectories import DIVERGENCE_BOUND, PRESETS, compare, run_preset, run_trajectory  # noqa: E402
+
+# Small enough that no optimizer leaves any surface within 500 steps, so both variants
+# do the full amount of work (adadelta barely moves at this rate; its cost is the same).
+BENCH_LR = 1e-3
+
+
+def eager_path(surface, spec, start, steps) -> np.ndarray:
+    """The naive loop: one Python iteration per step, optimizer.apply_gradients each time."""
+    point = tf.Variable(start, dtype=tf.float64)
+    optimizer = make_optimizer(spec)
+    points = [np.array(start, dtype=np.float64)]
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            loss = surface.tf_loss(point)
+        optimizer.apply_gradients([(tape.gradient(loss, point), point)])
+        new_point = point.numpy()
+        if not (np.isfinite(float(loss)) and np.all(np.abs(new_point) <= DIVERGENCE_BOUND)):
+            break
+        points.append(new_point)
+    return np.array(points)
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def sweep(steps: int, repeats: int) -> list[dict]:
+    rows = []
+    for repeat in range(repeats):
+        for surface in SURFACES.values():
+            for index, name in enumerate(OPTIMIZERS):
+                spec = OptimizerSpec(name, lr=BENCH_LR)
+                compiled = lambda: run_trajectory(surface, spec, surface.default_start, steps, use_cache=False)  # noqa: E731
+                eager = lambda: eager_path(surface, spec, surface.default_start, steps)  # noqa: E731
+                # alternate which variant goes first
+                if (repeat + index) % 2:
+                    t_compiled, trajectory = timed(compiled)
+                    t_eager, path = timed(eager)
+                else:
+                    t_eager, path = timed(eager)
+                    t_compiled, trajectory = timed(compiled)
+                assert len(path) == len(trajectory.points), (surface.name, name)
+                # same path up to float rounding (graph rewrites may reorder the arithmetic)
+                np.testing.assert_allclose(path, trajectory.points, rtol=0, atol=1e-3, err_msg=f"{surface.name} {name}")
+                rows.append({"surface": surface.name, "optimizer": name, "compiled_s": t_compiled,
+                             "eager_s": t_eager, "ratio": t_eager / t_compiled})
+            print(f"  repeat {repeat + 1}: {surface.name} done", file=sys.stderr, flush=True)
+    return rows
+
+
+def spread(values) -> str:
+    values = np.asarray(values)
+    return (f"median {np.median(values):.3g} (min {values.min():.3g}, p10 {np.percentile(values, 10):.3g}, "
+            f"p90 {np.percentile(values, 90):.3g}, max {values.max():.3g})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+
+    # Warm-up: the very first trace in a process also pays TensorFlow's one-off start-up.
+    run_trajectory("booth", OptimizerSpec("sgd", lr=BENCH_LR), (0.0, 0.0), 5, use_cache=False)
+    eager_path(SURFACES["booth"], OptimizerSpec("sgd", lr=BENCH_LR), (0.0, 0.0), 5)
+
+    rows = sweep(args.steps, args.repeats)
+    print(f"\n{len(rows)} pairs: {len(SURFACES)} surfaces x {len(OPTIMIZERS)} optimizers x {args.repeats} repeats, "
+          f"{args.steps} steps each, lr {BENCH_LR}")
+    print(f"eager / compiled time ratio: {spread([r['ratio'] for r in rows])}")
+    print(f"compiled seconds per trajectory: {spread([r['compiled_s'] for r in rows])}")
+    print(f"eager seconds per trajectory:    {spread([r['eager_s'] for r in rows])}")
+    print("\nper optimizer (median ratio, median compiled s, median eager s):")
+    for name in OPTIMIZERS:
+        mine = [r for r in rows if r["optimizer"] == name]
+        print(f"  {name:9s} {statistics.median(r['ratio'] for r in mine):6.1f}x  "
+              f"{statistics.median(r['compiled_s'] for r in mine):.3f} s  "
+              f"{statistics.median(r['eager_s'] for r in mine):.3f} s")
+
+    print("\nfull comparisons, cache off (wall seconds, median of 3):")
+    for name, preset in PRESETS.items():
+        times = [timed(lambda: compare(preset.surface, list(preset.specs), preset.start, preset.steps,
+                                       use_cache=False))[0] for _ in range(3)]
+        print(f"  preset {name:24s} {len(preset.specs)} optimizers x {preset.steps:3d} steps: "
+              f"{statistics.median(times):.3f} s")
+    all_specs = [OptimizerSpec(name, lr=BENCH_LR) for name in OPTIMIZERS]
+    times = [timed(lambda: compare("rosenbrock", all_specs, (-1.5, 2.0), args.steps, use_cache=False))[0]
+             for _ in range(3)]
+    print(f"  all {len(all_specs)} optimizers x {args.steps} steps on rosenbrock: {statistics.median(times):.3f} s")
+    cached = timed(lambda: run_preset("tutorial"))[0]
+    cached_again = timed(lambda: run_preset("tutorial"))[0]
+    print(f"  preset tutorial through the result cache: first {cached:.3f} s, repeated {cached_again * 1e3:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""``inspect --model PATH.keras [--dataset D | --images DIR]``: the bring-your-own-model path.
+
+The file is pre-checked and loaded safely (:mod:`cnnviz.model_files`), its layers are
+probed (:mod:`cnnviz.user_models`) and the result is a real
+:class:`~cnnviz.training.Run`, so ``inspect``'s own code trains it for ``--steps``
+and prints the same payload as for ``--arch``, plus ``unprobed_layers``,
+``output_is_probability``, ``note`` and ``notes``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cnnviz.cli.output import parse_tuple
+
+
+def check_steps(steps: int) -> int:
+    """Refuse negative step counts and counts above the CLI cap."""
+    from cnnviz.cli.inspect_cmd import MAX_CLI_STEPS
+    from cnnviz.errors import UserError
+
+    if steps < 0:
+        raise UserError(f"--steps must be 0 or more, got {steps}")
+    if steps > MAX_CLI_STEPS:
+        raise UserError(f"--steps {steps} is above the cap of {MAX_CLI_STEPS}")
+    return steps
+
+
+def model_config(args, dataset_label: str, batch_size: int):
+    """The RunConfig of a user-model run: the file stands in for --arch and --init."""
+    from cnnviz.config import RunConfig
+    from cnnviz.errors import check_choice
+    from cnnviz.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS
+
+    check_choice("optimizer", args.optimizer, OPTIMIZERS)
+    lr = DEFAULT_LEARNING_RATES[args.optimizer] if args.lr is None else args.lr
+    return RunConfig(arch=f"file:{Path(args.model).name}", init="from-file", optimizer=args.optimizer, lr=lr,
+                     dataset=dataset_label, batch_size=batch_size, seed=args.seed, probe_every=args.probe_every)
+
+
+def run_for_model(args):
+    """A ready :class:`~cnnviz.user_models.UserModelRun` for ``inspect --model`` (not yet trained)."""
+    from cnnviz.errors import UserError
+    from cnnviz.image_folder import load_image_folder
+    from cnnviz.user_models import load_user_model, model_io_shape, prepare_user_run
+
+    check_steps(args.steps)
+    if args.batch_size <= 0:
+        raise UserError(f"batch size must be a positive whole number, got {args.batch_size}")
+    model = load_user_model(args.model)
+    shape, _ = model_io_shape(model)
+    if getattr(args, "input_shape", None):
+        wanted = parse_tuple(args.input_shape, int, 3, "--input-shape")
+        if tuple(wanted) != shape and all(dim is not None for dim in model.inputs[0].shape[1:]):
+            raise UserError(f"--input-shape {args.input_shape} does not apply to --model: the model takes "
+                            f"{shape[0]}x{shape[1]}x{shape[2]} inputs")
+        shape = tuple(wanted)
+    notes, dataset, batch_size, label = [], None, args.batch_size, args.dataset
+    if getattr(args, "images", None):
+        image_set = load_image_folder(args.images, shape)
+        batch_size = image_set.fit_batch_size(batch_size)
+        dataset, notes, label = image_set.dataset, list(image_set.notes), f"images:{Path(args.images).name}"
+    config = model_config(args, label, batch_size)
+    return prepare_user_run(model, config, dataset=dataset, source=Path(args.model).name, notes=notes,
+                            input_shape=shape)

@@ -1,0 +1,115 @@
+"""Pictures of what conv layers learn and compute: kernels as tiles, feature maps, the input.
+
+Pure functions from arrays to plotly Figures (see :mod:`cnnviz.feature_maps` for
+getting the arrays out of a model). Every grid shares one colour range across its
+tiles so tiles can be compared; signed values use a diverging scale centred at 0.
+Non-finite values are replaced by 0 before drawing and the title says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+FONT = {"size": 16}
+TITLE_FONT = {"size": 20}
+DIVERGING = "RdBu_r"  # negative = blue, 0 = white, positive = red
+NON_NEGATIVE = "Viridis"
+MAX_TILES = 64
+
+
+def grid_shape(count: int, max_columns: int = 8) -> tuple[int, int]:
+    """(rows, columns) of a near-square grid for ``count`` tiles, at most ``max_columns`` wide."""
+    columns = max(1, min(max_columns, math.ceil(math.sqrt(count))))
+    return math.ceil(count / columns), columns
+
+
+def _finite(values: np.ndarray) -> tuple[np.ndarray, int]:
+    values = np.asarray(values, dtype=np.float64)
+    bad = int((~np.isfinite(values)).sum())
+    return (np.where(np.isfinite(values), values, 0.0) if bad else values), bad
+
+
+def _tile_grid(tiles: np.ndarray, labels: Sequence[str], title: str, colour_title: str,
+               signed: bool, max_columns: int, tile_px: int) -> go.Figure:
+    """Tiles laid out as a mosaic on one pair of axes (one heatmap trace per tile, offset by x0/y0).
+
+    One set of axes keeps the figure fast to build and draw even with 64 tiles, and the
+    gaps between tiles are empty background rather than NaN cells.
+    """
+    tiles, bad = _finite(tiles)
+    count, height, width = tiles.shape if tiles.ndim == 3 else (0, 1, 1)
+    rows, columns = grid_shape(max(count, 1), max_columns)
+    gap = max(1.0, 0.25 * max(height, width))
+    label_room = max(1.2, 0.35 * height)  # space above each tile for its label
+    biggest = float(np.abs(tiles).max()) if tiles.size else 0.0
+    biggest = biggest if biggest > 0 else 1.0  # all-zero kernels (zeros init) still get a scale
+    traces, annotations = [], []
+    for k in range(count):
+        row, col = divmod(k, columns)
+        x0 = col * (width + gap)
+        y0 = row * (height + gap + label_room) + label_room
+        traces.append(go.Heatmap(z=tiles[k].tolist(), x0=x0, dx=1, y0=y0, dy=1, coloraxis="coloraxis",
+                                 hovertemplate=f"{labels[k]}: %{{z:.4g}}<extra></extra>"))
+        annotations.append({"x": x0 + (width - 1) / 2, "y": y0 - 0.5, "text": labels[k], "showarrow": False,
+                            "xref": "x", "yref": "y", "yanchor": "bottom", "font": {"size": 14}})
+    colour_axis = {"colorscale": DIVERGING, "cmin": -biggest, "cmax": biggest, "cmid": 0.0} if signed \
+        else {"colorscale": NON_NEGATIVE, "cmin": 0.0, "cmax": biggest}
+    colour_axis["colorbar"] = {"title": {"text": colour_title, "side": "right", "font": FONT}, "thickness": 18,
+                               "tickfont": {"size": 15}}
+    note = f" ({bad} non-finite values shown as 0)" if bad else ""
+    hidden = {"showticklabels": False, "showgrid": False, "zeroline": False, "ticks": ""}
+    fig = go.Figure(traces)
+    fig.update_layout(
+        coloraxis=colour_axis, annotations=annotations, font=FONT, template="plotly_white",
+        title={"text": title + note, "font": TITLE_FONT},
+        xaxis={**hidden, "range": [-0.5 - gap / 2, columns * (width + gap) - gap / 2 - 0.5], "constrain": "domain"},
+        yaxis={**hidden, "range": [rows * (height + gap + label_room) - gap / 2 - 0.5, -0.5],
+               "scaleanchor": "x", "constrain": "domain"},
+        hoverlabel={"font": FONT}, height=max(260, tile_px * rows + 110), margin={"l": 20, "r": 20, "t": 70, "b": 20})
+    return fig
+
+
+def kernel_grid_figure(tiles: np.ndarray, labels: Sequence[str], title: str, max_columns: int = 8) -> go.Figure:
+    """Kernel weights as a grid of small images on one shared, symmetric diverging scale.
+
+    Red weights excite, blue inhibit, white is 0. Untrained kernels look like noise;
+    after training first-layer kernels turn into smooth strokes and edge detectors.
+    All-white tiles are filters whose weights are (near) zero.
+    """
+    tiles = np.asarray(tiles)[:MAX_TILES]
+    return _tile_grid(tiles, list(labels)[:MAX_TILES], title, "weight", signed=True,
+                      max_columns=max_columns, tile_px=120 if max_columns <= 8 else 95)
+
+
+def feature_map_grid_figure(maps: np.ndarray, title: str, pre_activation: bool, limit: int = 32,
+                            max_columns: int = 8) -> go.Figure:
+    """The first ``limit`` feature maps of one image, (H, W, C) -> a grid of C heatmaps.
+
+    Pre-activation maps are signed (diverging scale at 0); after a ReLU they are ≥ 0
+    and a map that is entirely dark is a filter that stays silent for this image.
+    All maps share one colour range, so faint maps really are weak responses.
+    """
+    maps = np.asarray(maps)
+    shown = min(limit, maps.shape[-1])
+    tiles = np.moveaxis(maps[..., :shown], -1, 0)
+    signed = pre_activation or bool((np.asarray(maps)[..., :shown] < 0).any())
+    return _tile_grid(tiles, [f"map {k}" for k in range(shown)], title,
+                      "value" if signed else "value (≥ 0)", signed=signed, max_columns=max_columns, tile_px=130)
+
+
+def input_image_figure(image: np.ndarray, title: str) -> go.Figure:
+    """The image fed to the network, grey levels 0 (black) to 1 (white)."""
+    image, _ = _finite(image)
+    grey = image.mean(axis=-1) if image.ndim == 3 else image
+    fig = go.Figure(go.Heatmap(z=grey.tolist(), colorscale="gray", zmin=0, zmax=1, showscale=False,
+                               hovertemplate="pixel (%{y}, %{x}) = %{z:.2f}<extra></extra>"))
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed",
+                     scaleanchor="x", constrain="domain")
+    fig.update_layout(title={"text": title, "font": {"size": 17}}, font=FONT, height=300, width=300,
+                      margin={"l": 10, "r": 10, "t": 60, "b": 10}, template="plotly_white")
+    return fig

@@ -1,0 +1,208 @@
+"""Pictures of a classifier's last layer: logits, softmax confidence, entropy, confusions.
+
+Pure functions from arrays (logits of shape (N, classes), integer labels) to plotly
+Figures. Rows holding a non-finite logit are left out of every picture (the title
+says how many), so no figure ever carries a NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+# Readable from the back of a lecture hall.
+FONT = {"size": 16}
+TITLE_FONT = {"size": 20}
+AXIS_TICK_FONT = {"size": 15}
+GROUP_COLOURS = ("#9e9e9e", "#1565c0", "#e65100", "#2e7d32")  # first = earliest (init), then later steps
+CORRECT_COLOUR, WRONG_COLOUR, OTHER_COLOUR = "#2e7d32", "#c62828", "#90a4ae"
+PROBABILITY_BINS = 20
+
+
+def softmax_probabilities(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, computed stably (subtract each row's max before exp)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def prediction_entropy(probabilities: np.ndarray) -> np.ndarray:
+    """Entropy of each row in nats (0 = certain, ln(classes) = uniform guess)."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    safe = np.where(p > 0, p, 1.0)  # 0·log 0 counts as 0
+    return -(p * np.log(safe)).sum(axis=1)
+
+
+def finite_rows(logits: np.ndarray) -> np.ndarray:
+    """Boolean mask of the rows whose logits are all finite."""
+    return np.isfinite(np.asarray(logits)).all(axis=1)
+
+
+def confusion_counts(predicted: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
+    """(classes, classes) counts: row = true class, column = predicted class."""
+    counts = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(counts, (np.asarray(labels, int), np.asarray(predicted, int)), 1)
+    return counts
+
+
+def _dropped_note(logits: np.ndarray) -> str:
+    dropped = int((~finite_rows(logits)).sum())
+    return f" ({dropped} examples with non-finite logits left out)" if dropped else ""
+
+
+def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
+    """Title, size and projector-sized fonts. Axis fonts are set on the axes themselves so a
+    host theme (Streamlit's) cannot shrink them back."""
+    fig.update_layout(title={"text": title, "font": TITLE_FONT}, font=FONT, height=height,
+                      margin={"l": 70, "r": 30, "t": 80, "b": 70}, template="plotly_white",
+                      legend={"font": FONT}, hoverlabel={"font": FONT})
+    fig.update_xaxes(tickfont=AXIS_TICK_FONT, title_font=FONT)
+    fig.update_yaxes(tickfont=AXIS_TICK_FONT, title_font=FONT)
+    return fig
+
+
+def logit_distribution_figure(logits: np.ndarray, class_names: Sequence[str], when: str) -> go.Figure:
+    """Box plot of each output unit's logit over many test images.
+
+    Healthy logits at init sit within a few units of 0 and overlap; huge boxes (hundreds
+    or thousands) mean the scale exploded on the way up; boxes squeezed onto 0 mean it
+    vanished. After training, each box gets a long upper tail: the images of that class.
+    """
+    logits = np.asarray(logits)
+    finite = logits[finite_rows(logits)]
+    fig = go.Figure()
+    for unit, name in enumerate(class_names[:logits.shape[1]]):
+        fig.add_trace(go.Box(y=finite[:, unit].tolist(), name=str(name), boxpoints="outliers",
+                             marker_color="#1565c0", showlegend=False))
+    fig.update_xaxes(title_text="output unit (class)", type="category")
+    fig.update_yaxes(title_text="logit value (raw score before softmax)", zeroline=True)
+    return _style(fig, f"Logits of {len(finite)} test images per class, {when}{_dropped_note(logits)}", 420)
+
+
+def _reference_line(fig: go.Figure, x: float, text: str, position: str) -> None:
+    fig.add_vline(x=x, line_dash="dash", line_color="#424242", line_width=2,
+                  annotation_text=text, annotation_position=position, annotation_font_size=15)
+
+
+def max_probability_figure(groups: Mapping[str, np.ndarray], classes: int) -> go.Figure:
+    """Histogram of the top softmax probability per image, one colour per step.
+
+    Near 1/classes for every image: the network is guessing uniformly (logits ≈ 0).
+    Piled up at 1 while accuracy is low: a saturated softmax, confidently wrong.
+    After healthy training most images move to the right *and* are right.
+    """
+    fig = go.Figure()
+    for index, (label, probabilities) in enumerate(groups.items()):
+        top = np.asarray(probabilities).max(axis=1)
+        fig.add_trace(go.Histogram(x=top.tolist(), name=label, opacity=0.7,
+                                   xbins={"start": 0.0, "end": 1.0 + 1e-9, "size": 1.0 / PROBABILITY_BINS},
+                                   marker_color=GROUP_COLOURS[index % len(GROUP_COLOURS)]))
+    _reference_line(fig, 1.0 / classes, f"uniform 1/{classes}", "top right")
+    _reference_line(fig, 1.0, "certain", "top left")
+    fig.update_layout(barmode="overlay", legend={"title": {"text": "network at"}})
+    fig.update_xaxes(title_text="highest softmax probability of an image", range=[0, 1.02])
+    fig.update_yaxes(title_text="test images (count)")
+    return _style(fig, "How sure is the network? Top probability per image", 400)
+
+
+def entropy_figure(groups: Mapping[str, np.ndarray], classes: int) -> go.Figure:
+    """Histogram of each image's softmax entropy (nats), with ln(classes) marked.
+
+    Everything at ln(classes) (2.303 for 10 classes) is a uniform softmax that has not
+    started to decide; everything at 0 is a saturated, one-hot softmax.
+    """
+    uniform = math.log(classes)
+    fig = go.Figure()
+    for index, (label, probabilities) in enumerate(groups.items()):
+        fig.add_trace(go.Histogram(x=prediction_entropy(probabilities).tolist(), name=label, opacity=0.7,
+                                   xbins={"start": 0.0, "end": uniform * 1.02, "size": uniform / PROBABILITY_BINS},
+                                   marker_color=GROUP_COLOURS[index % len(GROUP_COLOURS)]))
+    _reference_line(fig, uniform, f"uniform: ln {classes} = {uniform:.3f}", "top left")
+    fig.update_layout(barmode="overlay", legend={"title": {"text": "network at"}})
+    fig.update_xaxes(title_text="softmax entropy of an image (nats)", range=[0, uniform * 1.05])
+    fig.update_yaxes(title_text="test images (count)")
+    return _style(fig, "Softmax entropy per image (0 = certain)", 400)
+
+
+def confusion_matrix_figure(counts: np.ndarray, class_names: Sequence[str], when: str) -> go.Figure:
+    """Heatmap of true class (rows) against predicted class (columns), counts written in.
+
+    A bright diagonal is a working classifier. One bright column means the network
+    answers the same class for everything, typical of a bad initialization.
+    """
+    counts = np.asarray(counts)
+    names = [str(n) for n in class_names[:counts.shape[0]]]
+    total = int(counts.sum())
+    accuracy = float(np.trace(counts)) / total if total else 0.0
+    fig = go.Figure(go.Heatmap(z=counts.tolist(), x=names, y=names, colorscale="Blues",
+                               text=counts.tolist(), texttemplate="%{text}", textfont={"size": 14},
+                               colorbar={"title": {"text": "images"}},
+                               hovertemplate="true %{y}, predicted %{x}: %{z} images<extra></extra>"))
+    fig.update_xaxes(title_text="predicted class", type="category", side="bottom")
+    fig.update_yaxes(title_text="true class", type="category", autorange="reversed")
+    return _style(fig, f"Confusion matrix of {total} test images, {when}: accuracy {accuracy:.1%}", 560)
+
+
+def softmax_gallery_figure(images: np.ndarray, probabilities: np.ndarray, labels: np.ndarray,
+                           indices: Sequence[int], class_names: Sequence[str], when: str,
+                           columns: int = 4) -> go.Figure:
+    """Each test image above the bar chart of its softmax.
+
+    The true class's bar is green, a wrong top guess red. A flat row of bars at
+    1/classes is an undecided network; one full bar on the wrong class is saturation.
+    """
+    count = len(indices)
+    rows = max(1, math.ceil(count / columns))
+    names = [str(n) for n in class_names[:np.asarray(probabilities).shape[1]]]
+    cell_w, cell_h = 1.0 / columns, 1.0 / rows
+    traces, layout, annotations = [], {}, []
+    # Axes are laid out by hand (two pairs per image): make_subplots is slow for dozens of panels.
+    for k in range(count):
+        row, col = divmod(k, columns)
+        left, top = col * cell_w, 1.0 - row * cell_h
+        image_axis, bar_axis = 2 * k + 1, 2 * k + 2
+        predicted, truth = int(np.argmax(probabilities[k])), int(labels[k])
+        image = np.asarray(images[k], dtype=np.float32)
+        grey = image.mean(axis=-1) if image.ndim == 3 else image
+        traces.append(go.Heatmap(z=grey.tolist(), colorscale="gray", zmin=0, zmax=1, showscale=False,
+                                 xaxis=_axis_ref("x", image_axis), yaxis=_axis_ref("y", image_axis),
+                                 hovertemplate="pixel (%{y}, %{x}) = %{z:.2f}<extra></extra>"))
+        colours = [CORRECT_COLOUR if c == truth else WRONG_COLOUR if c == predicted else OTHER_COLOUR
+                   for c in range(len(names))]
+        traces.append(go.Bar(x=names, y=np.asarray(probabilities[k], float).tolist(), marker_color=colours,
+                             showlegend=False, xaxis=_axis_ref("x", bar_axis), yaxis=_axis_ref("y", bar_axis),
+                             hovertemplate="class %{x}: p = %{y:.3f}<extra></extra>"))
+        hidden = {"showticklabels": False, "showgrid": False, "zeroline": False, "ticks": ""}
+        layout[_axis_key("x", image_axis)] = {**hidden, "domain": [left + 0.02 * cell_w, left + 0.98 * cell_w],
+                                              "anchor": _axis_ref("y", image_axis), "constrain": "domain"}
+        layout[_axis_key("y", image_axis)] = {**hidden, "domain": [top - 0.55 * cell_h, top - 0.12 * cell_h],
+                                              "anchor": _axis_ref("x", image_axis), "autorange": "reversed",
+                                              "scaleanchor": _axis_ref("x", image_axis), "constrain": "domain"}
+        layout[_axis_key("x", bar_axis)] = {"domain": [left + 0.1 * cell_w, left + 0.95 * cell_w], "type": "category",
+                                            "anchor": _axis_ref("y", bar_axis), "tickfont": {"size": 12}}
+        layout[_axis_key("y", bar_axis)] = {"domain": [top - 0.93 * cell_h, top - 0.62 * cell_h], "range": [0, 1],
+                                            "tickvals": [0, 0.5, 1], "anchor": _axis_ref("x", bar_axis),
+                                            "title": {"text": "p"} if col == 0 else None, "tickfont": {"size": 12}}
+        wrong = predicted != truth
+        annotations.append({"text": f"#{indices[k]}: true {class_names[truth]}, says {class_names[predicted]} "
+                                    f"{'✗' if wrong else '✓'}",
+                            "x": left + cell_w / 2, "y": top - 0.02 * cell_h, "xref": "paper", "yref": "paper",
+                            "showarrow": False, "yanchor": "top", "xanchor": "center",
+                            "font": {"size": 15, "color": WRONG_COLOUR if wrong else "#212121"}})
+    fig = go.Figure(traces, layout={**layout, "annotations": annotations, "showlegend": False})
+    return _style(fig, f"Single test images and their softmax, {when} (green = true class, red = wrong guess)",
+                  340 * rows + 110)
+
+
+def _axis_key(letter: str, number: int) -> str:
+    """Layout key of axis ``number``: 'xaxis', 'xaxis2', ..."""
+    return f"{letter}axis" if number == 1 else f"{letter}axis{number}"
+
+
+def _axis_ref(letter: str, number: int) -> str:
+    """Trace reference to axis ``number``: 'x', 'x2', ..."""
+    return letter if number == 1 else f"{letter}{number}"

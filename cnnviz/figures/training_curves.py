@@ -1,0 +1,204 @@
+"""Pictures over training steps, from a run's history DataFrame (:mod:`cnnviz.history`).
+
+Histograms as a heatmap over steps, gradient norms and update sizes per layer, and
+loss/accuracy curves. Pure functions; non-finite values are left out (a halted run's
+last loss is marked by a note, not plotted).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from cnnviz.figures.activations import SUBPLOT_TITLE_SIZE, finite_positive, label_colour, layer_colour, log_ticks, style
+
+MAX_HEATMAP_STEPS = 300  # more probed steps than this are thinned evenly (the last one always kept)
+HEALTHY_UPDATE_RATIO = 1e-3  # the usual rule of thumb for ‖Δw‖/‖w‖ per step
+
+
+def _empty(fig: go.Figure, message: str) -> go.Figure:
+    fig.add_annotation(text=message, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False, font={"size": 18})
+    return fig
+
+
+# ------------------------------------------------------------------ heatmap
+def heatmap_table(history: pd.DataFrame, layer: str) -> pd.DataFrame:
+    """One layer's histograms over steps, re-binned on one common value grid.
+
+    Columns (step, bin_centre, count). The first probe (step 0) bins over the data's
+    own range and later probes over a fixed, wider range, so every histogram is moved
+    onto the union of the ranges before they can share a y axis.
+    """
+    rows = history[history["layer"] == layer].drop_duplicates("step", keep="last").sort_values("step")
+    rows = rows[np.isfinite(rows["hist_lo"].astype(float)) & np.isfinite(rows["hist_hi"].astype(float))]
+    if rows.empty:
+        return pd.DataFrame(columns=["step", "bin_centre", "count"])
+    if len(rows) > MAX_HEATMAP_STEPS:
+        picks = np.unique(np.linspace(0, len(rows) - 1, MAX_HEATMAP_STEPS).round().astype(int))
+        rows = rows.iloc[picks]
+    bins = len(rows["hist_counts"].iloc[0])
+    edges = np.linspace(float(rows["hist_lo"].min()), float(rows["hist_hi"].max()), bins + 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    out = []
+    for step, lo, hi, counts in zip(rows["step"], rows["hist_lo"], rows["hist_hi"], rows["hist_counts"]):
+        own = np.linspace(lo, hi, len(counts) + 1)
+        moved, _ = np.histogram((own[:-1] + own[1:]) / 2, bins=edges, weights=np.asarray(counts, float))
+        out.append(pd.DataFrame({"step": int(step), "bin_centre": centres, "count": moved.astype(int)}))
+    return pd.concat(out, ignore_index=True)
+
+
+def histogram_heatmap(history: pd.DataFrame, layer: str) -> go.Figure:
+    """One layer's pre-activation histogram at every probed step: x step, y value, colour log count.
+
+    What to look for: a band that widens over steps is a layer whose activations
+    grow; a band that collapses onto 0 is a layer going quiet; a band that stays put
+    while the loss falls is a layer that is learning calmly.
+    """
+    table = heatmap_table(history, layer)
+    fig = go.Figure()
+    title = f"{layer}: pre-activation histogram over training"
+    if table.empty:
+        return style(_empty(fig, "no finite histograms for this layer yet"), title, height=430)
+    grid = table.pivot(index="bin_centre", columns="step", values="count").sort_index()
+    z = np.log10(1.0 + grid.to_numpy(dtype=float))
+    top = max(1, math.ceil(float(z.max())))
+    ticks = [math.log10(1 + 10 ** k) for k in range(top + 1)]
+    fig.add_trace(go.Heatmap(
+        x=[int(s) for s in grid.columns], y=grid.index.tolist(), z=z.tolist(), colorscale="Viridis",
+        zmin=0.0, colorbar={"title": {"text": "count"}, "tickvals": ticks,
+                            "ticktext": [f"{10 ** k:,}" for k in range(top + 1)]},
+        customdata=grid.to_numpy(dtype=int).tolist(),
+        hovertemplate="step %{x}<br>value ≈ %{y:.3g}<br>%{customdata:,} values<extra></extra>",
+    ))
+    fig.update_xaxes(title_text="training step")
+    fig.update_yaxes(title_text="pre-activation value")
+    return style(fig, title + " (colour: log count)", height=430)
+
+
+# ------------------------------------------------------------------ gradients
+def gradient_table(history: pd.DataFrame) -> pd.DataFrame:
+    """Rows (step, layer, grad_norm, weight_norm, update_norm, update_ratio) for trained steps."""
+    columns = ["step", "layer", "grad_norm", "weight_norm", "update_norm", "update_ratio"]
+    if history.empty:
+        return pd.DataFrame(columns=columns)
+    return history.loc[history["grad_norm"].notna(), columns].reset_index(drop=True)
+
+
+def gradient_and_update_chart(history: pd.DataFrame) -> go.Figure:
+    """Gradient norm ‖∇w‖ (left) and update/weight ratio ‖Δw‖/‖w‖ (right) per layer over steps.
+
+    Both on log axes. What to look for: gradient norms that differ by decades between
+    layers mean the early layers barely learn (vanishing) or get hammered
+    (exploding); update ratios far above the 1e-3 band mean the learning rate is too
+    large for that layer, far below mean it hardly moves.
+    """
+    table = gradient_table(history)
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
+                        subplot_titles=["gradient norm ‖∇w‖", "update / weight ratio ‖Δw‖/‖w‖"])
+    title = "Gradients and update sizes per layer"
+    if table.empty:
+        return style(_empty(fig, "press Step or Train: gradients exist only after a training step"), title, height=440)
+    for index, (layer, rows) in enumerate(table.groupby("layer", sort=False)):
+        colour = layer_colour(index)
+        for col, column in ((1, "grad_norm"), (2, "update_ratio")):
+            keep = rows[column].map(finite_positive)
+            fig.add_trace(go.Scatter(
+                x=rows.loc[keep, "step"].tolist(), y=rows.loc[keep, column].astype(float).tolist(),
+                mode="lines+markers", marker={"size": 5}, line={"color": colour, "width": 2.5},
+                name=layer, legendgroup=layer, showlegend=col == 1,
+                hovertemplate=f"{layer}<br>step %{{x}}: %{{y:.3g}}<extra></extra>",
+            ), row=1, col=col)
+    fig.add_hrect(y0=HEALTHY_UPDATE_RATIO / 10 ** 0.5, y1=HEALTHY_UPDATE_RATIO * 10 ** 0.5, row=1, col=2,
+                  fillcolor="#2ca02c", opacity=0.15, line_width=0)
+    fig.add_hline(y=HEALTHY_UPDATE_RATIO, row=1, col=2, line={"color": "#2ca02c", "dash": "dash", "width": 2})
+    # Annotations on a log axis take log10 of the value (add_hline's own label lands elsewhere).
+    fig.add_annotation(text="≈1e-3 rule of thumb", xref="x2 domain", yref="y2", x=0.0, xanchor="left",
+                       y=math.log10(HEALTHY_UPDATE_RATIO * 10 ** 0.5), yanchor="bottom", showarrow=False,
+                       font={"size": 14, "color": "#1b7a1b"})
+    fig.update_xaxes(title_text="training step")
+    fig.update_yaxes(type="log")
+    fig.update_yaxes(title_text="‖∇w‖ (log scale)", row=1, col=1, **log_ticks(table["grad_norm"]))
+    fig.update_yaxes(title_text="‖Δw‖/‖w‖ (log scale)", row=1, col=2,
+                     **log_ticks([*table["update_ratio"], HEALTHY_UPDATE_RATIO / 10 ** 0.5, HEALTHY_UPDATE_RATIO * 10 ** 0.5]))
+    fig.update_annotations(font_size=SUBPLOT_TITLE_SIZE)
+    return style(fig, title, height=440)
+
+
+# ------------------------------------------------------------------ loss
+def loss_table(history: pd.DataFrame) -> pd.DataFrame:
+    """One row per probed step: (step, loss, accuracy)."""
+    if history.empty:
+        return pd.DataFrame(columns=["step", "loss", "accuracy"])
+    return history[["step", "loss", "accuracy"]].drop_duplicates("step", keep="last").sort_values("step").reset_index(drop=True)
+
+
+def _histories(history) -> list[tuple[str, pd.DataFrame]]:
+    if isinstance(history, pd.DataFrame):
+        return [("loss", history)]
+    if isinstance(history, dict):
+        return list(history.items())
+    return [(str(label), frame) for label, frame in history]
+
+
+def loss_curve(history, chance_loss: float | None = None) -> go.Figure:
+    """Training loss per probed step (log axis); with one run also its batch accuracy.
+
+    ``history`` is one history DataFrame or a list of (label, DataFrame) / a dict,
+    e.g. one run per initializer, drawn as one line each. ``chance_loss`` (ln of the
+    number of classes) is the loss of a network that guesses uniformly. What to look
+    for: a loss stuck on the chance line has learned nothing (vanishing signal); a
+    loss starting decades above it comes from over-confident, exploding logits.
+    """
+    entries = _histories(history)
+    single = len(entries) == 1
+    fig = make_subplots(specs=[[{"secondary_y": single}]])
+    notes = []
+    for index, (label, frame) in enumerate(entries):
+        table = loss_table(frame)
+        keep = table["loss"].map(finite_positive)
+        if (~keep).any():
+            notes.append(f"{label}: non-finite loss at step {int(table.loc[~keep, 'step'].iloc[0])}"
+                         if not single else f"non-finite loss at step {int(table.loc[~keep, 'step'].iloc[0])}")
+        fig.add_trace(go.Scatter(
+            x=table.loc[keep, "step"].tolist(), y=table.loc[keep, "loss"].astype(float).tolist(),
+            mode="lines+markers", marker={"size": 5}, name=label if not single else "loss",
+            line={"color": label_colour(label, index) if not single else "#1f77b4", "width": 3},
+            hovertemplate=(label if not single else "loss") + "<br>step %{x}: %{y:.4g}<extra></extra>",
+        ), secondary_y=False)
+        if single:
+            accuracy = table["accuracy"].astype(float)
+            ok = np.isfinite(accuracy)
+            fig.add_trace(go.Scatter(
+                x=table.loc[ok, "step"].tolist(), y=(accuracy[ok] * 100).tolist(), mode="lines",
+                name="batch accuracy", line={"color": "#ff7f0e", "width": 2, "dash": "dot"},
+                hovertemplate="step %{x}: %{y:.1f}%<extra></extra>",
+            ), secondary_y=True)
+    shown = [y for trace in fig.data if trace.yaxis in (None, "y") for y in trace.y]
+    if chance_loss is not None and finite_positive(chance_loss):
+        shown.append(chance_loss)
+        fig.add_hline(y=chance_loss, line={"color": "#7f7f7f", "dash": "dash", "width": 2}, secondary_y=False)
+        fig.add_annotation(text=f"chance: ln C = {chance_loss:.3f}", xref="x domain", yref="y", x=1.0,
+                           xanchor="right", y=math.log10(chance_loss), yanchor="bottom", showarrow=False,
+                           font={"size": 14, "color": "#555555"})
+    fig.update_xaxes(title_text="training step")
+    fig.update_yaxes(title_text="cross-entropy loss (log scale)", type="log", secondary_y=False, **log_ticks(shown))
+    if single:
+        fig.update_yaxes(title_text="batch accuracy (%)", range=[0, 100], secondary_y=True, showgrid=False,
+                         tickmode="linear", tick0=0, dtick=25)
+    title = "Training loss" + (" and accuracy" if single else " per run")
+    if notes:
+        title += f"<br><sup>{'; '.join(notes)} (not drawn)</sup>"
+    fig = style(fig, title, height=440)
+    fig.update_layout(legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 1.0, "xanchor": "right"})
+    return fig
+
+
+def histories_table(histories: Sequence[tuple[str, pd.DataFrame]] | dict) -> pd.DataFrame:
+    """Several runs' loss tables stacked, with a ``label`` column (CSV for the comparison chart)."""
+    frames = [loss_table(frame).assign(label=label) for label, frame in _histories(histories)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["step", "loss", "accuracy", "label"])

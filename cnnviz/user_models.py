@@ -1,0 +1,370 @@
+"""Bring your own model: probe any functional or Sequential Keras classifier.
+
+Safe loading lives in :mod:`cnnviz.model_files` (re-exported here). Probing an
+arbitrary model needs three things the zoo gets for free:
+
+* **A flat graph.** Nested models (a Sequential inside a functional model, a
+  backbone sub-model) are walked recursively and every leaf layer is called again
+  on a fresh ``keras.Input``, so each Conv/Dense layer's pre-activation is one
+  tensor of one graph. The layers and their variables are the user's own: nothing
+  is copied and the user's model is not changed (training the flat graph trains it).
+* **Pre-activations of fused layers.** ``Conv2D(..., activation="relu")`` only
+  outputs relu(z). :class:`LinearPart` computes z = conv(x, kernel) + bias with the
+  layer's *own* kernel and bias variables, next to the unchanged layer;
+  :meth:`UserModelProbe.recovered_pre_activation_error` checks that
+  activation(z) reproduces the layer's real output.
+* **Logits.** If the model ends in a softmax (fused, a ``Softmax`` layer or an
+  ``Activation``), the tensor feeding it is used; if its output merely looks like
+  probabilities, log(p) is used (equal to the logits up to a per-example constant,
+  so the softmax is unchanged); otherwise the output is taken as logits. The
+  payload says which, in ``output_is_probability`` and ``note``.
+
+Layers that are not probed are listed with the reason, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import ops
+
+from cnnviz.config import RunConfig
+from cnnviz.data import Dataset, load_dataset
+from cnnviz.errors import UserError
+from cnnviz.model_files import check_model_file, check_upload_size, load_user_model, max_upload_bytes  # noqa: F401
+from cnnviz.probes import ProbedModel, ProbePoint, fan_in_of
+from cnnviz.training import Run
+
+PROBED_LAYERS = {keras.layers.Dense: "dense", keras.layers.Conv1D: "conv1d", keras.layers.Conv2D: "conv2d",
+                 keras.layers.Conv3D: "conv3d", keras.layers.DepthwiseConv2D: "depthwise_conv2d",
+                 keras.layers.SeparableConv2D: "separable_conv2d"}
+FOLLOWING_ACTIVATIONS = {keras.layers.ReLU: "relu", keras.layers.Softmax: "softmax",
+                         keras.layers.LeakyReLU: "leaky_relu", keras.layers.ELU: "elu", keras.layers.PReLU: "prelu"}
+NORMALIZATION_LAYERS = (keras.layers.BatchNormalization, keras.layers.LayerNormalization,
+                        keras.layers.GroupNormalization, keras.layers.UnitNormalization)
+PROBABILITY_TOLERANCE = 1e-3  # |row sum - 1| below which an output "is" a probability vector
+LOG_FLOOR = 1e-12  # log(0) guard when logits are recovered as log(probability)
+CHECK_IMAGES = 8  # images used to verify recovered pre-activations
+
+
+def activation_name(function) -> str:
+    """"relu", "softmax", ... for a Keras activation function; "linear" for None/identity."""
+    return "linear" if function is None else getattr(function, "__name__", "linear")
+
+
+class LinearPart(keras.layers.Layer):
+    """z = kernel·x + bias of a Dense/Conv layer, on that layer's own variables.
+
+    The source layer is stored untracked so this wrapper owns no weights: the
+    variables stay the user's layer's, and gradients through either path reach them.
+    """
+
+    def __init__(self, source: keras.layers.Layer, name: str):
+        super().__init__(name=name, trainable=False, dtype=source.dtype_policy)
+        object.__setattr__(self, "_source", source)  # bypass Keras tracking (see docstring)
+
+    def call(self, x):
+        layer = self._source
+        if isinstance(layer, keras.layers.Dense):
+            z = ops.matmul(x, layer.kernel)
+            return z if layer.bias is None else ops.add(z, layer.bias)
+        if isinstance(layer, keras.layers.SeparableConv2D):
+            z = ops.separable_conv(x, layer.depthwise_kernel, layer.pointwise_kernel, strides=layer.strides,
+                                   padding=layer.padding, dilation_rate=layer.dilation_rate, data_format=layer.data_format)
+        elif isinstance(layer, keras.layers.DepthwiseConv2D):
+            z = ops.depthwise_conv(x, layer.kernel, strides=layer.strides, padding=layer.padding,
+                                   dilation_rate=layer.dilation_rate, data_format=layer.data_format)
+        else:
+            z = layer.convolution_op(x, layer.kernel)  # Conv1D/2D/3D: strides, padding, dilation, groups
+        if not layer.use_bias:
+            return z
+        channels_last = layer.data_format == "channels_last"
+        shape = [1] * len(z.shape)
+        shape[-1 if channels_last else 1] = -1
+        return ops.add(z, ops.reshape(layer.bias, shape))
+
+    def compute_output_shape(self, input_shape):
+        return self._source.compute_output_shape(input_shape)
+
+
+@dataclass(frozen=True)
+class UnprobedLayer:
+    """A layer of the user's model that has no probe, and why."""
+
+    name: str
+    type: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "type": self.type, "reason": self.reason}
+
+
+@dataclass
+class _Trace:
+    """What walking the model's graph collected (see :func:`probe_user_model`)."""
+
+    points: list = field(default_factory=list)  # (ProbePoint, pre tensor, post tensor | None, output tensor)
+    unprobed: list = field(default_factory=list)
+    producers: dict = field(default_factory=dict)  # id(output tensor) -> (layer, input tensor)
+    consumers: dict = field(default_factory=dict)  # id(tensor) -> first layer that reads it
+    calls: dict = field(default_factory=dict)  # layer name -> times called (shared layers)
+
+
+def _walk(model: keras.Model, inputs, trace: _Trace):
+    if isinstance(model, keras.Sequential):
+        x = inputs
+        for layer in model.layers:
+            x = _visit(layer, (x,), {}, trace)
+        return x
+    if not hasattr(model, "_run_through_graph"):
+        raise UserError(f"{model.name} is a subclassed model; cnnviz probes functional and Sequential models only")
+    # Keras's own graph executor, with every node's call routed through _visit.
+    return model._run_through_graph(inputs, operation_fn=lambda op: (lambda *a, **k: _visit(op, a, k, trace)))
+
+
+def _visit(layer, args, kwargs, trace: _Trace):
+    if isinstance(layer, keras.Model):
+        return _walk(layer, args[0], trace)
+    kwargs = {k: v for k, v in kwargs.items() if not (k == "mask" and v is None)}
+    for tensor in keras.tree.flatten((args, kwargs)):
+        if isinstance(tensor, keras.KerasTensor):
+            trace.consumers.setdefault(id(tensor), layer)
+    output = layer(*args, **kwargs)
+    count = trace.calls[layer.name] = trace.calls.get(layer.name, 0) + 1
+    name = layer.name if count == 1 else f"{layer.name}#{count}"
+    trace.producers[id(output)] = (layer, args[0] if args else None)
+    kind = next((k for cls, k in PROBED_LAYERS.items() if type(layer) is cls), None)
+    reason = _unprobed_reason(layer, kind)
+    if reason is not None:
+        trace.unprobed.append(UnprobedLayer(name, type(layer).__name__, reason))
+        return output
+    own = activation_name(getattr(layer, "activation", None))
+    kernel = layer.pointwise_kernel if kind == "separable_conv2d" else layer.kernel
+    fan_in = int(np.prod(kernel.shape[:-2])) if kind == "depthwise_conv2d" else fan_in_of(kernel)
+    pre, post = output, None
+    if own != "linear":
+        pre = LinearPart(layer, name=f"{layer.name}_pre_activation_{count}")(args[0])
+        post = output
+    trace.points.append((ProbePoint(name, kind, own, fan_in, kernel), pre, post, output))
+    return output
+
+
+def _unprobed_reason(layer, kind: str | None) -> str | None:
+    if kind is not None:
+        kernel = layer.pointwise_kernel if kind == "separable_conv2d" else layer.kernel
+        if not isinstance(kernel, keras.Variable):
+            return "quantized or LoRA kernel: its effective weights are computed, not stored"
+        return None
+    if isinstance(layer, keras.layers.InputLayer):
+        return "input"
+    if isinstance(layer, NORMALIZATION_LAYERS):
+        return "normalisation layer: rescales its input and has no pre-activation of its own"
+    if layer.weights:
+        return f"{type(layer).__name__} is not a Dense or convolution layer, so it has no kernel pre-activation to probe"
+    return "no weights (pooling, reshaping, merging, dropout or activation): its effect shows in the next probed layer"
+
+
+@dataclass
+class UserModelProbe:
+    """A user's model made probe-able: flat logits model, probe points, what was skipped."""
+
+    model: keras.Model  # the user's, unchanged
+    flat_model: keras.Model  # the same function over the same layers, nested models flattened
+    logits_model: keras.Model  # flat_model up to the logits (before any softmax)
+    probed: ProbedModel
+    unprobed: list[UnprobedLayer]
+    input_shape: tuple[int, int, int]
+    classes: int
+    output_kind: str  # "logits" | "softmax" | "sigmoid" | "probabilities"
+    note: str | None
+    fused: list[tuple[ProbePoint, object, object]]  # (point, pre tensor, post tensor) of fused layers
+    flat_input: object = None
+
+    @property
+    def output_is_probability(self) -> bool:
+        return self.output_kind in ("softmax", "probabilities")
+
+    def recovered_pre_activation_error(self, images: np.ndarray) -> dict[str, float]:
+        """Max |activation(recovered z) - layer output| per fused layer (≈0 means z is exact)."""
+        if not self.fused:
+            return {}
+        check = keras.Model(self.flat_input, [t for _, pre, post in self.fused for t in (pre, post)])
+        values = check(images[:CHECK_IMAGES], training=False)
+        errors = {}
+        for k, (point, _, _) in enumerate(self.fused):
+            pre, post = values[2 * k], values[2 * k + 1]
+            redone = keras.activations.get(point.activation)(pre)
+            errors[point.name] = float(np.max(np.abs(np.asarray(redone) - np.asarray(post))))
+        return errors
+
+
+def model_io_shape(model: keras.Model, fallback_hw: tuple[int, int] = (28, 28)) -> tuple[tuple[int, int, int], int]:
+    """(input H,W,C, classes) of a user model; UserError if it is not an image classifier.
+
+    Unknown spatial sizes (``Input((None, None, 1))``) take ``fallback_hw``.
+    """
+    inputs, outputs = list(getattr(model, "inputs", None) or []), list(getattr(model, "outputs", None) or [])
+    if len(inputs) != 1 or len(outputs) != 1:
+        counted = lambda n, what: f"{n} {what}" + ("" if n == 1 else "s")  # noqa: E731
+        raise UserError(f"the model has {counted(len(inputs), 'input')} and {counted(len(outputs), 'output')}; "
+                        "cnnviz probes models with one image input and one class-score output")
+    shape, out_shape = tuple(inputs[0].shape[1:]), tuple(outputs[0].shape[1:])
+    if len(shape) != 3:
+        raise UserError(f"the model takes inputs of shape {shape}; cnnviz feeds images (height, width, channels), "
+                        "so start the model with keras.Input((H, W, C))")
+    if shape[2] is None:
+        raise UserError("the model's input has an unknown number of channels; give its Input a channel count")
+    if len(out_shape) != 1 or out_shape[0] is None or out_shape[0] < 2:
+        raise UserError(f"the model's output has shape {out_shape}; cnnviz needs one score per class, "
+                        "i.e. an output of shape (classes,) with at least 2 classes")
+    height, width = (fallback_hw[0] if shape[0] is None else shape[0]), (fallback_hw[1] if shape[1] is None else shape[1])
+    return (int(height), int(width), int(shape[2])), int(out_shape[0])
+
+
+def probe_user_model(model: keras.Model, input_shape: tuple[int, int, int] | None = None,
+                     sample_images: np.ndarray | None = None) -> UserModelProbe:
+    """Make ``model`` probe-able (see module docs) without changing it.
+
+    ``sample_images`` (a batch the model will see) lets an output that is already a
+    probability vector be recognised when no softmax layer says so.
+    """
+    shape, classes = model_io_shape(model)
+    shape = tuple(input_shape) if input_shape is not None else shape
+    flat_input = keras.Input(shape, name="cnnviz_input")
+    trace = _Trace()
+    try:
+        final = _walk(model, flat_input, trace)
+    except UserError:
+        raise
+    except Exception as exc:  # shape errors when a fallback size does not fit the network
+        raise UserError(f"the model cannot take {shape[0]}x{shape[1]}x{shape[2]} inputs "
+                        f"({str(exc).strip().splitlines()[0][:160]})") from None
+    if not trace.points:
+        raise UserError("the model has no Dense or convolution layer, so there is no pre-activation to probe")
+    logits, kind, note = _logits_of(model, final, trace, sample_images)
+    points, pre_tensors, fused = [], [], []
+    for point, pre, post, output in trace.points:
+        if point.activation == "linear":
+            nxt = trace.consumers.get(id(output))
+            follow = activation_name(nxt.activation) if isinstance(nxt, keras.layers.Activation) else \
+                next((a for cls, a in FOLLOWING_ACTIVATIONS.items() if isinstance(nxt, cls)), "linear")
+            point = ProbePoint(point.name, point.type, follow, point.fan_in, point.kernel)
+        elif post is not None:
+            fused.append((point, pre, post))
+        points.append(point)
+        pre_tensors.append(pre)
+    # The run trains flat_model's variables (all of the user's); logits may skip the last layer's own
+    # call (they come from its LinearPart), so logits_model alone could miss that layer's weights.
+    flat_model = keras.Model(flat_input, final, name=model.name)
+    logits_model = keras.Model(flat_input, logits, name=f"{model.name}_logits")
+    probed = ProbedModel(logits_model, points, pre_tensors)
+    unprobed = [u for u in trace.unprobed if u.reason != "input"]
+    return UserModelProbe(model, flat_model, logits_model, probed, unprobed, shape, classes, kind, note, fused,
+                          flat_input)
+
+
+def _logits_of(model, final, trace: _Trace, sample_images):
+    """(logits tensor, output kind, note) for the flat graph's final tensor."""
+    layer, layer_input = trace.producers.get(id(final), (None, None))
+    own = activation_name(getattr(layer, "activation", None))
+    pre_of_final = next((pre for point, pre, _, out in trace.points if out is final), None)
+    if own in ("softmax", "sigmoid") and pre_of_final is not None:
+        logits = pre_of_final
+    elif isinstance(layer, keras.layers.Softmax) or (isinstance(layer, keras.layers.Activation) and own in ("softmax", "sigmoid")):
+        logits, own = layer_input, "softmax" if isinstance(layer, keras.layers.Softmax) else own
+    else:
+        logits, own = None, None
+    if own == "softmax":
+        return logits, "softmax", (f"the model ends in a softmax ({layer.name}); cnnviz probes the logits feeding it "
+                                   "and recomputes the same softmax from them")
+    if own == "sigmoid":
+        return logits, "sigmoid", (f"the model ends in a sigmoid ({layer.name}); cnnviz treats the scores feeding it as "
+                                   "logits and applies a softmax across classes, which a multi-label model does not do")
+    if sample_images is not None and _looks_like_probabilities(np.asarray(model(sample_images, training=False))):
+        return ops.log(ops.maximum(final, LOG_FLOOR)), "probabilities", (
+            "the model's output is already a probability vector but no softmax layer produces it; cnnviz uses "
+            "log(probability) as logits (the true logits up to a constant per image, so the softmax is unchanged)")
+    return final, "logits", ("the model's output is not a probability vector; cnnviz shows it as logits "
+                             "and computes the softmax itself")
+
+
+def _looks_like_probabilities(outputs: np.ndarray) -> bool:
+    finite = np.all(np.isfinite(outputs))
+    return bool(finite and outputs.min() >= 0 and outputs.max() <= 1
+                and np.all(np.abs(outputs.sum(axis=-1) - 1) < PROBABILITY_TOLERANCE))
+
+
+class UserModelRun(Run):
+    """A :class:`~cnnviz.training.Run` over a user's model: same API, plus what the probe found."""
+
+    def __init__(self, config: RunConfig, dataset: Dataset, probe: UserModelProbe, source: str, notes=()):
+        super().__init__(config, dataset=dataset, model=probe.flat_model, probed=probe.probed)
+        self.user_model = probe
+        self.source = source
+        self.notes = list(notes)
+        images, _ = self.batch(0)
+        self.recovered_errors = probe.recovered_pre_activation_error(images)
+
+    def payload_extras(self) -> dict:
+        """Extra keys of the ``inspect --model`` JSON payload (see DESIGN.md)."""
+        probe = self.user_model
+        return {"model": {"file": self.source, "name": probe.model.name, "input_shape": list(probe.input_shape),
+                          "classes": probe.classes, "probed_layers": len(probe.probed.points)},
+                "unprobed_layers": [u.to_dict() for u in probe.unprobed],
+                "output_is_probability": probe.output_is_probability, "output_kind": probe.output_kind,
+                "note": probe.note,
+                "recovered_pre_activations": [{"name": name, "max_abs_error": error}
+                                              for name, error in self.recovered_errors.items()],
+                "notes": list(self.notes)}
+
+
+def prepare_user_run(model, config: RunConfig, dataset: Dataset | None = None, source: str | None = None,
+                     notes=(), max_bytes: int | None = None,
+                     input_shape: tuple[int, int, int] | None = None) -> UserModelRun:
+    """A ready :class:`UserModelRun` for a ``.keras`` path or an already loaded model.
+
+    ``dataset`` defaults to ``config.dataset`` adapted to the model's input (padding,
+    resizing, channels); a class-count mismatch is a UserError that says what to do.
+    ``input_shape`` only matters for models whose Input leaves height/width open.
+    """
+    if isinstance(model, (str, Path)):
+        source = source or Path(model).name
+        model = load_user_model(model, max_bytes)
+    native_hw = (28, 28) if dataset is None else dataset.native_shape[:2]
+    shape, classes = model_io_shape(model, native_hw)
+    shape = tuple(input_shape) if input_shape is not None else shape
+    if dataset is None:
+        dataset = load_dataset(config.dataset, shape, classes if config.dataset == "synthetic" else None)
+    dataset = dataset.for_shape(shape)
+    if classes < dataset.classes:
+        raise UserError(f"the model has {classes} outputs but {dataset.name} has {dataset.classes} classes; "
+                        "feed it your own images instead (one sub-folder per class)")
+    if config.batch_size > dataset.size("train"):
+        raise UserError(f"batch size {config.batch_size} is larger than the {dataset.size('train')} "
+                        f"training images of {dataset.name}")
+    sample = dataset.images("train", np.arange(min(config.batch_size, CHECK_IMAGES)))
+    probe = probe_user_model(model, shape, sample)
+    all_notes = list(notes) + ([f"inputs are {dataset.adaptation()}"] if dataset.adaptation() else [])
+    return UserModelRun(config, dataset, probe, source or model.name, all_notes)
+
+
+
+
+def model_from_bytes(file_name: str, data: bytes, max_bytes: int | None = None) -> keras.Model:
+    """Load an uploaded file's bytes with every check :func:`load_user_model` makes.
+
+    The bytes go to a private temporary file (Keras loads from paths), deleted again
+    once the weights are in memory. ``file_name`` only supplies the suffix and the
+    name used in messages.
+    """
+    check_upload_size(len(data), file_name, max_bytes)
+    safe_name = re.sub(r"[^\w.\-]", "_", Path(file_name).name).lstrip(".") or "upload.keras"
+    with tempfile.TemporaryDirectory(prefix="cnnviz-upload-") as folder:
+        path = Path(folder) / safe_name
+        path.write_bytes(data)
+        return load_user_model(path, max_bytes)

@@ -1,0 +1,221 @@
+"""AppTest of the Lessons, Activations and Compare initializers pages.
+
+Real runs of the 4-layer convnet on the embedded MNIST sample, with small batches
+(set through the same session keys the sidebar widgets use) so the file stays quick.
+The Activations tests share one page session and run in order, like a teacher would:
+open, Step, Train, toggle, change the initializer, Reset, make mistakes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+os.environ.setdefault("CNNVIZ_OFFLINE", "1")
+DASHBOARD = Path(__file__).resolve().parents[1] / "dashboard"
+TIMEOUT = 120
+BATCH = 16
+
+
+def page(path: str, **session) -> AppTest:
+    at = AppTest.from_file(str(DASHBOARD / path), default_timeout=TIMEOUT)
+    for key, value in session.items():
+        at.session_state[key] = value
+    return at
+
+
+def charts(at: AppTest) -> dict[str, dict]:
+    """The page's plotly figures by title (first line of the title)."""
+    figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    return {fig["layout"]["title"]["text"].split("<br>")[0]: fig for fig in figures}
+
+
+def chart(at: AppTest, starts_with: str) -> dict:
+    matches = [fig for title, fig in charts(at).items() if title.startswith(starts_with)]
+    assert matches, f"no chart titled {starts_with!r}; have {list(charts(at))}"
+    return matches[0]
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label.startswith(label))
+
+
+def messages(elements) -> list[str]:
+    return [element.value for element in elements]
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, at.exception
+
+
+# -------------------------------------------------------------------- lessons
+def test_lesson_sets_every_control_and_opens_its_page():
+    at = page("app.py").run()
+    assert_clean(at)
+    assert at.title[0].value.startswith("cnnviz")
+    lesson_buttons = [b for b in at.button if b.key and b.key.startswith("lesson:")]
+    assert len(lesson_buttons) == 7
+    at.button(key="lesson:small-vanishes").click().run()
+    assert_clean(at)
+    assert at.title[0].value == "Activations (live training)"
+    assert at.session_state["activations:init"] == "normal-0.01"
+    assert at.session_state["activations:arch"] == "ltfn_convnet"
+    # The lesson's network was built right away: its findings say the signal vanished.
+    said = " ".join(messages(at.error) + messages(at.warning))
+    assert "uniform" in said and "smaller" in said
+    assert "Pre-activation histograms per layer — step 0" in charts(at)
+
+
+# -------------------------------------------------------------------- activations
+@pytest.fixture(scope="module")
+def activations():
+    """One Activations page session (ltfn_convnet, He, Adam, batch 16), shared in order."""
+    at = page("pages/activations.py", **{"activations:batch_size": BATCH}).run()
+    assert_clean(at)
+    return at
+
+
+def test_activations_opens_with_every_chart_at_step_0(activations):
+    at = activations
+    titles = list(charts(at))
+    for expected in ("Pre-activation histograms per layer — step 0", "Pre-activation spread per layer",
+                     "Training loss and accuracy", "conv4: pre-activation histogram over training",
+                     "Gradients and update sizes per layer"):
+        assert any(title.startswith(expected) for title in titles), (expected, titles)
+    assert metric(at, "Training step") == "0"
+    assert len(at.caption) >= 5  # every chart says what to look for
+    std = chart(at, "Pre-activation spread per layer")
+    assert std["layout"]["yaxis"]["type"] == "log"
+    assert any(trace["name"].startswith("theory") for trace in std["data"])  # the variance rule overlaid
+
+
+def test_step_advances_the_run_and_redraws(activations):
+    at = activations
+    before = chart(at, "Gradients and update sizes per layer")
+    at.button(key="activations:step").click().run()
+    assert_clean(at)
+    assert metric(at, "Training step") == "1"
+    assert "Pre-activation histograms per layer — step 1" in charts(at)
+    after = chart(at, "Gradients and update sizes per layer")
+    assert not before["data"] and after["data"]  # gradients exist once a step was taken
+
+
+def test_train_keeps_stepping_on_each_tick(activations):
+    at = activations
+    at.session_state["activations:train_steps"] = 3
+    at.button(key="activations:train").click().run()
+    assert_clean(at)
+    assert at.session_state["cnnviz:training"] is True
+    for _ in range(6):  # each script run is one tick of the live fragment
+        if not at.session_state["cnnviz:training"]:
+            break
+        at.run()
+    assert_clean(at)
+    assert at.session_state["cnnviz:training"] is False  # stopped by itself at the target
+    assert metric(at, "Training step") == "4"
+    loss = chart(at, "Training loss and accuracy")
+    assert len(loss["data"][0]["x"]) == 5  # steps 0..4 probed
+
+
+def test_display_toggles_do_not_reset_the_run(activations):
+    at = activations
+    run = at.session_state["cnnviz:run"]
+    at.toggle(key="activations:post_activation").set_value(True).run()
+    at.toggle(key="activations:log_counts").set_value(True).run()
+    assert_clean(at)
+    assert at.session_state["cnnviz:run"] is run and run.step_count == 4
+    grid = chart(at, "Post-activation")
+    assert grid["layout"]["yaxis"]["type"] == "log"
+    at.toggle(key="activations:post_activation").set_value(False).run()
+    at.toggle(key="activations:log_counts").set_value(False).run()
+
+
+def test_changing_the_initializer_waits_for_reset_then_changes_findings(activations):
+    at = activations
+    run = at.session_state["cnnviz:run"]
+    healthy_std = chart(at, "Pre-activation spread per layer")["data"][0]["y"]
+    at.selectbox(key="activations:init").set_value("normal-0.01").run()
+    assert_clean(at)
+    assert at.session_state["cnnviz:run"] is run  # nothing discarded yet …
+    assert any("Settings changed" in w and "normal-0.01" in w for w in messages(at.warning))
+    at.button(key="activations:reset").click().run()  # … until Reset
+    assert_clean(at)
+    new_run = at.session_state["cnnviz:run"]
+    assert new_run is not run and new_run.config.init == "normal-0.01" and new_run.step_count == 0
+    said = " ".join(messages(at.error) + messages(at.warning))
+    assert "vanish" in said or "smaller" in said
+    assert "uniform" in said
+    tiny_std = chart(at, "Pre-activation spread per layer")["data"][0]["y"]
+    assert tiny_std[-1] < healthy_std[-1] / 100
+
+
+def test_bad_settings_show_an_error_and_keep_the_run(activations):
+    at = activations
+    run = at.session_state["cnnviz:run"]
+    at.number_input(key="activations:lr").set_value(-1.0).run()
+    assert_clean(at)
+    assert any("Learning rate must be a positive" in e for e in messages(at.error))
+    at.number_input(key="activations:lr").set_value(0.001).run()
+    at.selectbox(key="activations:arch").set_value("alexnet").run()
+    at.text_input(key="activations:input_shape").input("28,28,1").run()
+    at.button(key="activations:reset").click().run()
+    assert_clean(at)
+    assert any("28" in e and ("small" in e or "O = " in e) for e in messages(at.error))
+    assert at.session_state["cnnviz:run"] is run  # the old run is still on screen
+    assert charts(at)
+    at.selectbox(key="activations:arch").set_value("ltfn_convnet").run()
+    at.text_input(key="activations:input_shape").input("").run()
+
+
+def test_a_learning_rate_of_a_million_halts_with_a_message(activations):
+    at = activations
+    at.selectbox(key="activations:init").set_value("he-normal").run()
+    at.selectbox(key="activations:optimizer").set_value("sgd").run()
+    at.number_input(key="activations:lr").set_value(1e6).run()
+    at.session_state["activations:train_steps"] = 5
+    at.button(key="activations:train").click().run()
+    for _ in range(6):
+        if not at.session_state["cnnviz:training"]:
+            break
+        at.run()
+    assert_clean(at)
+    run = at.session_state["cnnviz:run"]
+    assert run.config.lr == 1e6 and run.halted is not None
+    assert any("Training stopped" in e and "step" in e for e in messages(at.error))
+    assert charts(at)  # the charts of the halted run still draw (nothing non-finite in them)
+
+
+# -------------------------------------------------------------------- compare
+def test_compare_page_shows_four_initializers_side_by_side():
+    at = page("pages/compare_inits.py", **{"compare:batch_size": BATCH}).run()
+    assert_clean(at)
+    std = chart(at, "Pre-activation spread per layer, one line per initializer")
+    lines = {trace["name"]: trace["y"] for trace in std["data"]}
+    assert set(lines) == {"normal", "normal-0.01", "glorot-uniform", "he-normal"}
+    assert lines["normal"][-1] > 1e4 * lines["he-normal"][-1]  # exploding by the logits
+    assert lines["normal-0.01"][-1] < 1e-3 * lines["he-normal"][-1]  # vanishing
+    grid = chart(at, "Pre-activation histograms: one column per initializer")
+    assert len(grid["data"]) == 4 * 5  # 4 initializers × 5 layers
+    table = at.dataframe[0].value.set_index("initializer")
+    assert table.loc["normal-0.01", "loss"] == pytest.approx(math.log(10), abs=1e-3)
+    assert table.loc["normal", "max softmax prob (mean)"] > 0.99
+
+    # Train two of them a few steps with the same optimizer: their loss curves share a chart.
+    at.multiselect(key="compare:inits").set_value(["normal", "he-normal"]).run()
+    assert any("Settings changed" in w for w in messages(at.warning))
+    at.session_state["compare:steps"] = 2
+    at.button(key="compare:train").click().run()
+    assert_clean(at)
+    loss = chart(at, "Training loss per run")
+    assert [trace["name"] for trace in loss["data"]] == ["normal", "he-normal"]
+    assert all(len(trace["x"]) == 3 for trace in loss["data"])  # steps 0, 1, 2
+
+    at.multiselect(key="compare:inits").set_value(["he-normal"]).run()
+    assert_clean(at)
+    assert any("at least two" in e for e in messages(at.error))
+    assert chart(at, "Training loss per run")  # the previous comparison stays

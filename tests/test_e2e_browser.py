@@ -1,0 +1,150 @@
+"""End to end in a real browser: the dashboard server, Chromium, the Activations page.
+
+Starts ``streamlit run dashboard/app.py`` on a free port, opens the Activations page in
+Debian's Chromium through Playwright, presses Step and Train, and checks that the
+histogram charts appear and then change. Screenshots land in ``artifacts/`` (git
+ignores it) for a person to look at. Skipped only when no Chromium is installed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+SERVER_START_S = 120  # importing TensorFlow on two busy cores is slow
+FIRST_CHART_MS = 240_000  # the page builds and probes the network before its first chart
+STEP_MS = 180_000  # the first Step also traces the compiled training step
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The dashboard served on a free port; always stopped afterwards."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    port = free_port()
+    log = open(ARTIFACTS / "e2e_server.log", "w")
+    env = {**os.environ, "CNNVIZ_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the dashboard server did not come up; see {ARTIFACTS / 'e2e_server.log'}")
+            time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            # A projector-sized window: what the lecture hall sees.
+            context = browser.new_context(viewport={"width": 1600, "height": 1000})
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+def metric(page, label: str) -> str:
+    """The value shown by the st.metric whose label is ``label``."""
+    box = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
+    return box.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def histogram_title(page) -> str:
+    return page.locator(".js-plotly-plot .gtitle").filter(has_text="histograms per layer").first.text_content()
+
+
+def wait_for_step(page, at_least: int, timeout_ms: int) -> int:
+    page.wait_for_function(
+        """(n) => [...document.querySelectorAll('[data-testid="stMetric"]')]
+              .some(m => m.innerText.includes('Training step') &&
+                         parseInt(m.querySelector('[data-testid="stMetricValue"]').innerText.replace(/,/g, '')) >= n)""",
+        arg=at_least, timeout=timeout_ms)
+    return int(metric(page, "Training step").replace(",", ""))
+
+
+def wait_for_histogram_title(page, text: str, timeout_ms: int) -> None:
+    page.wait_for_function(
+        """(text) => [...document.querySelectorAll('.js-plotly-plot .gtitle')]
+              .some(t => t.textContent.includes(text))""", arg=text, timeout=timeout_ms)
+
+
+def test_activations_page_trains_live_in_a_real_browser(page, server):
+    # In through the front door, as a teacher would: the Lessons page, then the navigation.
+    page.goto(server)
+    page.get_by_text("Lessons", exact=True).first.wait_for(timeout=FIRST_CHART_MS)
+    page.get_by_role("button", name=re.compile("Open this lesson")).first.wait_for(timeout=FIRST_CHART_MS)
+    page.screenshot(path=str(ARTIFACTS / "e2e_home.png"), full_page=True)
+    page.get_by_role("link", name=re.compile("Activations")).first.click()
+    page.wait_for_selector(".js-plotly-plot .gtitle", timeout=FIRST_CHART_MS)
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 5", timeout=FIRST_CHART_MS)
+    assert page.locator(".js-plotly-plot").count() >= 5
+    assert "Pre-activation histograms per layer — step 0" in histogram_title(page)
+    assert metric(page, "Training step") == "0"
+    page.screenshot(path=str(ARTIFACTS / "e2e_activations_step0.png"), full_page=True)
+
+    page.get_by_role("button", name=re.compile(r"\bStep$")).click()
+    assert wait_for_step(page, 1, STEP_MS) == 1
+    wait_for_histogram_title(page, "histograms per layer — step 1", STEP_MS)
+    loss_after_one = metric(page, "Loss")
+
+    page.get_by_role("button", name=re.compile(r"Train \d+")).click()
+    reached = wait_for_step(page, 4, STEP_MS)  # several live ticks: the fragment redraws while training
+    page.screenshot(path=str(ARTIFACTS / "e2e_activations_training.png"), full_page=True)
+    page.get_by_role("button", name=re.compile("Pause")).click()
+    # Paused: the progress bar of the live loop is gone and the step count stays put.
+    page.wait_for_function("document.querySelectorAll('[data-testid=\"stProgress\"]').length === 0",
+                           timeout=STEP_MS)
+    final = int(metric(page, "Training step").replace(",", ""))
+    assert final >= reached >= 4
+    wait_for_histogram_title(page, f"histograms per layer — step {final}", STEP_MS)  # the charts caught up
+    assert histogram_title(page).endswith(f"step {final}")
+    assert metric(page, "Loss") != loss_after_one  # a different batch, different weights: a different loss
+    page.wait_for_timeout(1500)  # let the last redraw settle before the pictures
+    page.screenshot(path=str(ARTIFACTS / "e2e_activations_paused.png"))
+    # Streamlit scrolls inside its own container, so a tall window is how to photograph the whole page.
+    page.set_viewport_size({"width": 1600, "height": 4200})
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(ARTIFACTS / "e2e_activations_whole_page.png"))

@@ -1,0 +1,195 @@
+"""AppTest of the Logits & softmax, Filters & feature maps and Architecture pages.
+
+Small networks (lenet5_like) keep these quick; the pages' own default is ltfn_convnet.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from streamlit.testing.v1 import AppTest
+
+from cnnviz.config import RunConfig
+from cnnviz.training import Run
+from dashboard import state
+
+os.environ.setdefault("CNNVIZ_OFFLINE", "1")
+PAGES = Path(__file__).resolve().parents[1] / "dashboard" / "pages"
+TIMEOUT = 120
+
+
+def page(name: str, **session) -> AppTest:
+    at = AppTest.from_file(str(PAGES / name), default_timeout=TIMEOUT)
+    for key, value in session.items():
+        at.session_state[key] = value
+    return at
+
+
+def titles_list(at: AppTest) -> list[str]:
+    return [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in at.get("plotly_chart")]
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, at.exception
+
+
+@pytest.fixture(scope="module")
+def small_run():
+    """A session run of lenet5_like, as the Activations page would leave it."""
+    return Run(RunConfig(arch="lenet5_like", init="he-normal", batch_size=32, seed=0))
+
+
+@pytest.fixture(scope="module")
+def training_run():
+    """A run the Train buttons may advance (compiled once for both pages)."""
+    return Run(RunConfig(arch="lenet5_like", init="he-normal", batch_size=32, seed=1))
+
+
+# -------------------------------------------------------------------- architecture
+def test_architecture_page_shows_table_flow_and_calculator():
+    at = page("architecture.py").run()
+    assert_clean(at)
+    titles = titles_list(at)
+    assert len(titles) == 1 and "ltfn_convnet" in titles[0] and "28×28×1" in titles[0]
+    assert len(at.dataframe) >= 1
+    assert any(m.label == "Parameters" and m.value == "321,738" for m in at.metric)
+    assert any("= 24" in m.value for m in at.markdown)  # calculator default: 28, K=5, P=0, S=1
+
+
+def test_architecture_page_switches_to_vgg16_without_building_it():
+    at = page("architecture.py").run()
+    at.selectbox(key="architecture:arch").set_value("vgg16").run()
+    assert_clean(at)
+    assert "vgg16" in titles_list(at)[0] and "224×224×3" in titles_list(at)[0]
+    assert any(m.label == "Parameters" and m.value == "138,357,544" for m in at.metric)
+
+
+def test_alexnet_on_mnist_shape_is_explained_not_raised():
+    at = page("architecture.py", **{"architecture:arch": "alexnet", "architecture:custom": True,
+                                    "architecture:height:alexnet": 28, "architecture:width:alexnet": 28,
+                                    "architecture:channels:alexnet": 1}).run()
+    assert_clean(at)
+    assert len(at.error) == 1
+    message = at.error[0].value
+    assert "pool2" in message and "28x28x1" in message and "O = 1 + (W − K + 2P)/S" in message
+    assert any("67×67" in info.value for info in at.info)
+    assert not at.get("plotly_chart")  # no flow diagram for a network that cannot be built
+    arithmetic = at.dataframe[0].value
+    assert list(arithmetic["layer"]) == ["conv1", "pool1", "conv2", "pool2"]  # stops at the failing layer
+
+
+def test_calculator_shows_the_arithmetic_and_flooring():
+    at = page("architecture.py").run()
+    for name, value in (("calc_w", 224), ("calc_k", 11), ("calc_p", 0), ("calc_s", 4)):
+        at.number_input(key=f"architecture:{name}").set_value(value).run()
+    assert_clean(at)
+    assert any("(224 − 11 + 2·0)/4 = 54.2" in m.value for m in at.markdown)
+    assert any("O = 54" in w.value for w in at.warning)
+    at.number_input(key="architecture:calc_w").set_value(8).run()
+    assert any("does not fit" in e.value for e in at.error)
+
+
+# --------------------------------------------------------------------------- logits
+def test_logits_page_without_a_run_builds_one_at_init():
+    at = page("logits.py", **{"logits:arch": "lenet5_like"}).run()
+    assert_clean(at)
+    titles = titles_list(at)
+    assert len(titles) == 5 and all(titles)
+    assert sum("at initialization (step 0)" in t for t in titles) == 3  # logits, confusion matrix, gallery
+    assert state.RUN not in at.session_state  # the session's run is only replaced when asked
+    assert at.session_state[state.INSPECT_RUN].config.arch == "lenet5_like"
+
+
+def test_logits_page_trains_on_request_and_compares_with_init(training_run):
+    at = page("logits.py", **{state.RUN: training_run}).run()
+    assert_clean(at)
+    at.button(key="logits:train").click().run()
+    assert_clean(at)
+    assert training_run.step_count == 20
+    assert any("after 20 training steps" in t for t in titles_list(at))
+    histogram = next(c for c in at.get("plotly_chart") if "Top probability" in json.loads(c.proto.spec)["layout"]["title"]["text"])
+    names = [trace["name"] for trace in json.loads(histogram.proto.spec)["data"]]
+    assert names == ["step 0 (init)", "step 20"]  # init and trained, side by side
+
+
+def test_logits_page_uses_the_session_run_and_the_gallery_follows_the_choice(small_run):
+    at = page("logits.py", **{state.RUN: small_run}).run()
+    assert_clean(at)
+    assert any("this session's run" in info.value for info in at.info)
+    assert not at.selectbox  # no local selector when the session already has a run
+
+    def gallery_labels():
+        chart = next(c for c in at.get("plotly_chart") if "Single test images" in json.loads(c.proto.spec)["layout"]["title"]["text"])
+        return [a["text"].split(":")[0] for a in json.loads(chart.proto.spec)["layout"]["annotations"]]
+
+    assert gallery_labels()[:2] == ["#0", "#1"]
+    at.number_input(key="logits:gallery_start").set_value(24).run()
+    assert_clean(at)
+    assert gallery_labels()[:2] == ["#24", "#25"]
+
+
+def test_logits_page_rebuilds_the_local_run_when_the_arch_changes():
+    at = page("logits.py", **{"logits:arch": "lenet5_like"}).run()
+    before = [c.value for c in at.caption if c.value.startswith("Looking at")]
+    at.selectbox(key="logits:arch").set_value("conv2_5x5").run()
+    assert_clean(at)
+    after = [c.value for c in at.caption if c.value.startswith("Looking at")]
+    assert "lenet5_like" in before[0] and "conv2_5x5" in after[0]
+
+
+# -------------------------------------------------------------------------- filters
+def test_filters_page_draws_kernels_and_maps_and_follows_layer_and_image(small_run):
+    at = page("filters.py", **{state.RUN: small_run}).run()
+    assert_clean(at)
+    titles = titles_list(at)
+    assert any(t.startswith("conv1: 6 kernels of 5×5") for t in titles)
+    assert any(t.startswith("conv2, filter 0: its 5×5 weights on each of 6 input maps") for t in titles)
+    assert any(t.startswith("conv1: 6 of 6 feature maps (28×28, pre-activation)") for t in titles)
+    assert any(t.startswith("Input: test image #0") for t in titles)
+
+    at.selectbox(key="filters:map_layer").set_value("conv2").run()
+    assert any(t.startswith("conv2: 16 of 16 feature maps (10×10, pre-activation)") for t in titles_list(at))
+    at.radio(key="filters:map_mode").set_value("after the relu").run()
+    assert any("after relu" in t for t in titles_list(at))
+    at.number_input(key="filters:test_index").set_value(5).run()
+    assert any(t.startswith("Input: test image #5") for t in titles_list(at))
+    at.number_input(key="filters:deep_filter").set_value(3).run()
+    assert any(t.startswith("conv2, filter 3:") for t in titles_list(at))
+    assert_clean(at)
+
+
+def test_filters_page_train_button_changes_the_kernels(training_run):
+    at = page("filters.py", **{state.RUN: training_run}).run()
+    assert_clean(at)
+    first = next(c for c in at.get("plotly_chart") if json.loads(c.proto.spec)["layout"]["title"]["text"].startswith("conv1: 6 kernels"))
+    before = np.array(json.loads(first.proto.spec)["data"][0]["z"])
+    at.button(key="filters:train").click().run()
+    assert_clean(at)
+    first = next(c for c in at.get("plotly_chart") if json.loads(c.proto.spec)["layout"]["title"]["text"].startswith("conv1: 6 kernels"))
+    assert f"after {training_run.step_count} training steps" in json.loads(first.proto.spec)["layout"]["title"]["text"]
+    after = np.array(json.loads(first.proto.spec)["data"][0]["z"])
+    assert not np.allclose(before, after)
+
+
+def test_filters_page_accepts_an_uploaded_digit_and_refuses_other_files(small_run):
+    at = page("filters.py", **{state.RUN: small_run}).run()
+    at.radio(key="filters:source").set_value("upload a picture").run()
+    assert_clean(at)
+    digit = 255 - np.kron(small_run.dataset.x_test[3, :, :, 0], np.ones((3, 3), np.uint8))
+    at.file_uploader(key="filters:upload").upload("three.png", tf.io.encode_png(digit[..., None]).numpy(), "image/png").run()
+    assert_clean(at)
+    assert any(t.startswith("Input: your picture three.png") for t in titles_list(at))
+    at.file_uploader(key="filters:upload").upload("notes.png", b"this is not a picture", "image/png").run()
+    assert_clean(at)
+    assert any("not an image" in e.value for e in at.error)
+
+
+def test_filters_page_explains_a_network_without_conv_layers():
+    mlp = Run(RunConfig(arch="softmax_regression", batch_size=32))
+    at = page("filters.py", **{state.RUN: mlp}).run()
+    assert_clean(at)
+    assert any("no convolution layers" in info.value for info in at.info)
+    assert not at.get("plotly_chart")
