@@ -75,7 +75,7 @@ def main() -> None:
     def one_reset(seed: int) -> None:
         config = RunConfig(arch=args.arch, init="he-normal", batch_size=args.batch_size, seed=seed)
         if model_path is not None:
-            run = prepare_user_run(model_path, config).run
+            run = prepare_user_run(model_path, config)
         else:
             run = Run(config)
         run.snapshot_at_init()

@@ -5,9 +5,11 @@ running headless Chromium at the Activations page and stamps, from the server's
 launch: the health check answering, the page title drawn (the page's imports are
 done), and the first plotly chart visible in the main area (the page draws the
 step-0 histograms of its default run; if it did not, the script presses Step). The
-yardstick is ``python -c "import tensorflow"`` timed in the same run; the two
-alternate (and swap order every repeat) so machine noise hits both alike. The ratio
+yardstick is ``python -c "import tensorflow"`` timed in the same run; they alternate
+(the order rotates every repeat) so machine noise hits both alike. The ratio
 first-chart / import-tensorflow is reported per repeat, as median and min..max.
+Several entry scripts (``--app a.py,b.py``, e.g. a copy of the tree with a proposed
+fix) are compared in the same run, each against the same import yardstick.
 
     python bench/bench_time_to_first_chart.py                # 3 repeats, target <= 2.5x
     python bench/bench_time_to_first_chart.py --analyse      # where the start-up time goes
@@ -88,7 +90,8 @@ def time_first_chart(browser, url_path: str, app: str) -> dict:
     return stamps
 
 
-def measure(repeats: int, url_path: str, app_script: str) -> list[dict]:
+def measure(repeats: int, url_path: str, apps: list[str]) -> list[dict]:
+    """Per repeat: ``import tensorflow`` and one cold start of each app, in an order that rotates."""
     from playwright.sync_api import sync_playwright
 
     rows = []
@@ -96,39 +99,44 @@ def measure(repeats: int, url_path: str, app_script: str) -> list[dict]:
         browser = launch_chromium(playwright)
         try:
             for repeat in range(repeats):
-                # swap the order every repeat: neither side always runs on a cooler machine
-                if repeat % 2 == 0:
-                    import_s = time_import_tensorflow()
-                    app = time_first_chart(browser, url_path, app_script)
-                else:
-                    app = time_first_chart(browser, url_path, app_script)
-                    import_s = time_import_tensorflow()
-                rows.append({"repeat": repeat + 1, "import_tf_s": import_s, **app,
-                             "ratio": app["first_chart"] / import_s})
-                print(f"  repeat {repeat + 1}: import tensorflow {import_s:.2f} s, health {app['health']:.2f} s, "
-                      f"title {app.get('title', float('nan')):.2f} s, first chart {app['first_chart']:.2f} s "
-                      f"-> {rows[-1]['ratio']:.2f}x", flush=True)
+                # rotate the order every repeat: nobody always runs on a cooler (or busier) machine
+                tasks = [None] + apps  # None: the import-tensorflow yardstick
+                shift = repeat % len(tasks)
+                results = {}
+                for task in tasks[shift:] + tasks[:shift]:
+                    results[task] = time_import_tensorflow() if task is None else time_first_chart(browser, url_path, task)
+                import_s = results[None]
+                for app in apps:
+                    stamps = results[app]
+                    rows.append({"app": app, "repeat": repeat + 1, "import_tf_s": import_s, **stamps,
+                                 "ratio": stamps["first_chart"] / import_s})
+                    print(f"  repeat {repeat + 1} {app}: import tensorflow {import_s:.2f} s, health "
+                          f"{stamps['health']:.2f} s, title {stamps.get('title', float('nan')):.2f} s, first chart "
+                          f"{stamps['first_chart']:.2f} s -> {rows[-1]['ratio']:.2f}x", flush=True)
         finally:
             browser.close()
     return rows
 
 
-def print_summary(rows: list[dict]) -> None:
-    def cell(key: str) -> str:
-        values = [r[key] for r in rows if key in r]
+def print_summary(rows: list[dict], apps: list[str]) -> None:
+    def cell(app: str, key: str) -> str:
+        values = [r[key] for r in rows if r["app"] == app and key in r]
         return f"{statistics.median(values):.2f} ({min(values):.2f}..{max(values):.2f})" if values else "n/a"
 
-    ratio = statistics.median(r["ratio"] for r in rows)
-    print("\n| measure (s from launch, median (min..max) of %d) | value |" % len(rows))
-    print("| --- | --- |")
+    repeats = len(rows) // len(apps)
+    print(f"\n| s from launch, median (min..max) of {repeats} | " + " | ".join(f"`{a}`" for a in apps) + " |")
+    print("| --- |" + " --- |" * len(apps))
     for label, key in [("`python -c \"import tensorflow\"`", "import_tf_s"), ("health check answers", "health"),
                        ("page HTML loaded in Chromium", "html"), ("page title drawn (imports done)", "title"),
                        ("first histogram visible", "first_chart"), ("ratio first chart / import tensorflow", "ratio")]:
-        print(f"| {label} | {cell(key)} |")
-    print(f"\nserver RSS after first chart: {statistics.median(r['server_rss_mib'] for r in rows):.0f} MiB; "
-          f"exceptions shown: {sum(r['exceptions'] for r in rows)}; Step pressed: {any(r['pressed_step'] for r in rows)}")
-    verdict = "meets" if ratio <= TARGET_RATIO else f"misses by {ratio / TARGET_RATIO - 1:.0%}"
-    print(f"target <= {TARGET_RATIO}x: {ratio:.2f}x {verdict}")
+        print(f"| {label} | " + " | ".join(cell(app, key) for app in apps) + " |")
+    for app in apps:
+        mine = [r for r in rows if r["app"] == app]
+        ratio = statistics.median(r["ratio"] for r in mine)
+        verdict = "meets" if ratio <= TARGET_RATIO else f"misses by {ratio / TARGET_RATIO - 1:.0%}"
+        print(f"{app}: {ratio:.2f}x, target <= {TARGET_RATIO}x {verdict}; server RSS after first chart "
+              f"{statistics.median(r['server_rss_mib'] for r in mine):.0f} MiB; exceptions shown "
+              f"{sum(r['exceptions'] for r in mine)}; Step pressed: {any(r['pressed_step'] for r in mine)}")
 
 
 # ------------------------------------------------------------------ analysis (no browser)
@@ -153,7 +161,7 @@ def import_costs(modules: list[str], repo_root: Path, top: int) -> list[tuple[fl
         if not line.startswith("import time:") or "cumulative" in line:
             continue
         _, cumulative, name = line.split("|")
-        if not name[1:].startswith(" "):  # one leading space: imported at top level, not as a dependency
+        if not name[1:].startswith(" ") and int(cumulative) >= 10_000:  # top level (one space), >= 10 ms
             costs.append((int(cumulative) / 1e6, name.strip()))
     return sorted(costs, reverse=True)[:top]
 
@@ -189,6 +197,43 @@ def profile_first_run(page_file: Path, top: int) -> tuple[float, list[tuple[floa
     return wall, sorted(ours, reverse=True)[:top]
 
 
+STEP0_PROBE_CODE = """
+import sys, time
+sys.path.insert(0, {root!r})
+import tensorflow as tf
+from cnnviz.config import RunConfig
+from cnnviz.training import Run
+run = Run(RunConfig(arch={arch!r}))
+images, labels = run.batch(0)
+start = time.perf_counter()
+if {eager!r}:
+    out = run._forward_graph(tf.constant(images), tf.constant(labels), fixed_range=False)
+else:
+    out = run._compiled_forward(images, labels, fixed_range=False)
+print(time.perf_counter() - start, float(out["logits"]["max"]))
+"""
+
+
+def step0_probe_costs(repo_root: Path, arch: str, repeats: int = 2) -> dict[str, list[float]]:
+    """Seconds of the step-0 probe in a fresh process: traced (as the page does now) vs run eagerly.
+
+    Each measurement is a new interpreter, so the traced variant pays its trace as a
+    first visitor does; the two alternate. Also checks both give the same logits max.
+    """
+    times: dict[str, list[float]] = {"traced": [], "eager": []}
+    maxima = set()
+    for repeat in range(repeats):
+        for eager in ((False, True) if repeat % 2 == 0 else (True, False)):
+            code = STEP0_PROBE_CODE.format(root=str(repo_root), arch=arch, eager=eager)
+            result = subprocess.run([sys.executable, "-c", code], env=QUIET_ENV, capture_output=True, text=True,
+                                    timeout=300, check=True)
+            seconds, logits_max = result.stdout.split()
+            times["eager" if eager else "traced"].append(float(seconds))
+            maxima.add(round(float(logits_max), 4))
+    times["same_numbers"] = [len(maxima) == 1]
+    return times
+
+
 def analyse(page_file: Path, top: int) -> None:
     modules = page_imports(page_file)
     print(f"\nImports of {page_file.name} ({', '.join(modules)}), most expensive first "
@@ -202,6 +247,11 @@ def analyse(page_file: Path, top: int) -> None:
     print("| call | s |\n| --- | --- |")
     for seconds, where in calls:
         print(f"| `{where}` | {seconds:.2f} |")
+    costs = step0_probe_costs(page_file.parents[2], "ltfn_convnet")
+    print("\nStep-0 probe of a new ltfn_convnet Run in a fresh process (s, median (min..max)): "
+          f"traced {statistics.median(costs['traced']):.2f} ({min(costs['traced']):.2f}..{max(costs['traced']):.2f}), "
+          f"eager {statistics.median(costs['eager']):.2f} ({min(costs['eager']):.2f}..{max(costs['eager']):.2f}); "
+          f"same numbers: {costs['same_numbers'][0]}")
 
 
 def main() -> None:
@@ -211,14 +261,21 @@ def main() -> None:
     parser.add_argument("--analyse", action="store_true", help="also profile imports and the first script run")
     parser.add_argument("--analyse-only", action="store_true", help="only the analysis, no browser")
     parser.add_argument("--top", type=int, default=15)
-    parser.add_argument("--app", default="dashboard/app.py", help="the Streamlit entry script")
+    parser.add_argument("--app", default="dashboard/app.py",
+                        help="the Streamlit entry script; several, comma separated, are compared in the same run")
     args = parser.parse_args()
 
+    apps = [a for a in args.app.split(",") if a]
     if not args.analyse_only:
         print(f"Time to first chart on /{args.path}: {args.repeats} cold starts vs `import tensorflow`")
-        print_summary(measure(args.repeats, args.path, args.app))
-    if args.analyse or args.analyse_only:
-        analyse((ROOT / args.app).parent / "pages" / f"{args.path}.py", args.top)
+        print_summary(measure(args.repeats, args.path, apps), apps)
+    if (args.analyse or args.analyse_only) and len(apps) == 1:
+        analyse((ROOT / apps[0]).parent / "pages" / f"{args.path}.py", args.top)
+    elif args.analyse or args.analyse_only:  # one process per app: each must import its own cnnviz
+        for app in apps:
+            print(f"\n## analysis of {app}", flush=True)
+            subprocess.run([sys.executable, __file__, "--analyse-only", "--app", app, "--path", args.path,
+                            "--top", str(args.top)], check=True, timeout=900)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,13 @@ def timed(fn):
     return time.perf_counter() - start, result
 
 
+def cpu_timed(fn):
+    """Wall and process-CPU seconds: on a shared machine CPU time is the steadier of the two."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
 def sweep(steps: int, repeats: int) -> list[dict]:
     rows = []
     for repeat in range(repeats):
@@ -72,18 +79,40 @@ def sweep(steps: int, repeats: int) -> list[dict]:
                 eager = lambda: eager_path(surface, spec, surface.default_start, steps)  # noqa: E731
                 # alternate which variant goes first
                 if (repeat + index) % 2:
-                    t_compiled, trajectory = timed(compiled)
-                    t_eager, path = timed(eager)
+                    t_compiled, c_compiled, trajectory = cpu_timed(compiled)
+                    t_eager, c_eager, path = cpu_timed(eager)
                 else:
-                    t_eager, path = timed(eager)
-                    t_compiled, trajectory = timed(compiled)
+                    t_eager, c_eager, path = cpu_timed(eager)
+                    t_compiled, c_compiled, trajectory = cpu_timed(compiled)
                 assert len(path) == len(trajectory.points), (surface.name, name)
                 # same path up to float rounding (graph rewrites may reorder the arithmetic)
                 np.testing.assert_allclose(path, trajectory.points, rtol=0, atol=1e-3, err_msg=f"{surface.name} {name}")
                 rows.append({"surface": surface.name, "optimizer": name, "compiled_s": t_compiled,
-                             "eager_s": t_eager, "ratio": t_eager / t_compiled})
+                             "eager_s": t_eager, "ratio": t_eager / t_compiled, "cpu_ratio": c_eager / c_compiled})
             print(f"  repeat {repeat + 1}: {surface.name} done", file=sys.stderr, flush=True)
     return rows
+
+
+def phases(spec, steps) -> list[float]:
+    """Seconds for: optimizer creation, tracing, first call (instantiate + run), a second run."""
+    import functools
+
+    from cnnviz.trajectories import _forget_custom_gradients, _optimize_loop
+
+    surface = SURFACES["rosenbrock"]
+    marks = [time.perf_counter()]
+    point = tf.Variable(surface.default_start, dtype=tf.float64)
+    optimizer = make_optimizer(spec)
+    optimizer.build([point])
+    marks.append(time.perf_counter())
+    loop = tf.function(functools.partial(_optimize_loop, surface.tf_loss, optimizer, point), autograph=False)
+    compiled = loop.get_concrete_function(tf.TensorSpec([], tf.int32))
+    marks.append(time.perf_counter())
+    for _ in range(2):
+        [tensor.numpy() for tensor in compiled(tf.constant(steps))]
+        marks.append(time.perf_counter())
+    _forget_custom_gradients(compiled.graph)
+    return [b - a for a, b in zip(marks, marks[1:])]
 
 
 def spread(values) -> str:
@@ -105,7 +134,8 @@ def main() -> None:
     rows = sweep(args.steps, args.repeats)
     print(f"\n{len(rows)} pairs: {len(SURFACES)} surfaces x {len(OPTIMIZERS)} optimizers x {args.repeats} repeats, "
           f"{args.steps} steps each, lr {BENCH_LR}")
-    print(f"eager / compiled time ratio: {spread([r['ratio'] for r in rows])}")
+    print(f"eager / compiled wall-time ratio: {spread([r['ratio'] for r in rows])}")
+    print(f"eager / compiled CPU-time ratio:  {spread([r['cpu_ratio'] for r in rows])}")
     print(f"compiled seconds per trajectory: {spread([r['compiled_s'] for r in rows])}")
     print(f"eager seconds per trajectory:    {spread([r['eager_s'] for r in rows])}")
     print("\nper optimizer (median ratio, median compiled s, median eager s):")
@@ -114,6 +144,13 @@ def main() -> None:
         print(f"  {name:9s} {statistics.median(r['ratio'] for r in mine):6.1f}x  "
               f"{statistics.median(r['compiled_s'] for r in mine):.3f} s  "
               f"{statistics.median(r['eager_s'] for r in mine):.3f} s")
+
+    print("\nwhere a compiled trajectory's time goes (rosenbrock, median of 5, wall seconds):")
+    for name in ("sgd", "adam"):
+        rows_phase = [phases(OptimizerSpec(name, lr=BENCH_LR), args.steps) for _ in range(5)]
+        medians = [statistics.median(column) for column in zip(*rows_phase)]
+        print(f"  {name:5s} optimizer+build {medians[0]:.3f}  trace {medians[1]:.3f}  first call {medians[2]:.3f}"
+              f"  (re-running the same graph: {medians[3]:.3f})")
 
     print("\nfull comparisons, cache off (wall seconds, median of 3):")
     for name, preset in PRESETS.items():

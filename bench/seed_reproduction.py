@@ -2,7 +2,8 @@
 
 Reproduces the seed tutorials' experiment at classroom scale (8,000 training images
 instead of 55,000): He-normal vs N(0, 1) initialization, Adam(lr 1e-3), batch 100.
-Prints one markdown table row per run; record results in BENCHMARKS.md / README.
+Prints one markdown table row per run (arch | init | optimizer | steps | time | test
+accuracy | test loss | last training loss); record results in BENCHMARKS.md / README.
 
     python bench/seed_reproduction.py --init he-normal --steps 500
 """
@@ -37,14 +38,16 @@ def main() -> None:
     config = RunConfig(arch=args.arch, init=args.init, optimizer=args.optimizer, lr=args.lr,
                        batch_size=args.batch_size, seed=args.seed, probe_every=max(args.steps, 1))
     run = Run(config)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     run.train(args.steps)
-    train_seconds = time.perf_counter() - start
+    # Wall time depends on what else the machine runs; process CPU time much less so.
+    train_seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     test = run.evaluate("test")
     epochs = run.step_count * args.batch_size / run.dataset.size("train")
     halted = f" (halted: {run.halted.message()})" if run.halted else ""
     print(f"| {args.arch} | {args.init} | {args.optimizer} {args.lr:g} | {run.step_count} ({epochs:.1f} epochs) "
-          f"| {train_seconds:.0f} s | {test['accuracy']:.1%} | {test['loss']:.4g} | {run.last_loss:.4g} |{halted}")
+          f"| {train_seconds:.0f} s wall, {cpu_seconds:.0f} s CPU | {test['accuracy']:.1%} | {test['loss']:.4g} "
+          f"| {run.last_loss:.4g} |{halted}")
 
 
 if __name__ == "__main__":

@@ -2,9 +2,9 @@
 
 Each rule reads plain numbers from a :class:`~cnnviz.snapshot.Snapshot` and returns at
 most one :class:`Finding` (the worst layer), so a broken network gets a short list,
-not one line per layer. Thresholds are the named constants below; each says why it
-sits where it does. ``kind`` is a stable slug that pages, tests and ``--json``
-consumers can rely on.
+not one line per layer. Thresholds are named constants (here and in
+:mod:`cnnviz.diagnose_rules`); each says why it sits where it does. ``kind`` is a
+stable slug that pages, tests and ``--json`` consumers can rely on.
 
 Reference points (ltfn_convnet at init, embedded MNIST sample, batch 100, seed 0):
 N(0, 1) weights give pre-activation stds 1.02 → 18.6 → 425 → 10,200 and logits std
@@ -16,41 +16,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import asdict, dataclass
 
+from cnnviz.diagnose_rules import (  # noqa: F401  (re-exported: the public names live here)
+    KINDS, SEVERITIES, Finding, check_activation_scale, check_dead_relu, check_saturation, check_softmax, fmt,
+    has_layer, he_std, possessive, saturated_share, times)
 from cnnviz.snapshot import LayerSnapshot, Snapshot
-
-SEVERITIES = ("error", "warning", "info")
-KINDS = ("non_finite", "exploding_activations", "vanishing_activations", "dead_relu", "saturated_softmax",
-         "uniform_softmax", "sigmoid_saturation", "exploding_gradients", "vanishing_gradients",
-         "update_ratio_high", "update_ratio_low")
-
-# --- activation scale. A fan-in-scaled init keeps hidden pre-activation stds near 1
-# (0.47–0.70 with He on MNIST). Two decades off is broken, one decade is suspicious.
-EXPLODING_STD_ERROR = 100.0
-EXPLODING_STD_WARNING = 10.0
-VANISHING_STD_ERROR = 1e-3
-VANISHING_STD_WARNING = 1e-2
-# A layer counts as "growing"/"shrinking" only if it also differs this much from the
-# first layer: a trained net may legitimately run at std 10 everywhere.
-DEPTH_RATIO_WARNING = 10.0
-
-# --- ReLU units that never fire on the whole batch pass no signal and get no gradient.
-DEAD_UNITS_WARNING = 0.5
-DEAD_UNITS_ERROR = 0.999  # (practically) all of them: nothing flows past this layer
-
-# --- softmax. A healthy untrained net is unsure (max prob ≈ 1/C … 0.5); a net that is
-# certain and wrong has saturated, exploding logits. Uniform means the logits are ~0.
-SATURATED_MAX_PROB = 0.99
-SATURATED_LOSS_ERROR_FACTOR = 10.0  # loss above this many times ln C: error
-UNIFORM_LOSS_TOLERANCE = 1e-3  # |loss − ln C| ≤ this fraction of ln C …
-UNIFORM_MAX_PROB_FACTOR = 1.5  # … and mean max prob ≤ 1.5/C
-STUCK_STEPS = 20  # still uniform after this many training steps: the net is not learning
-
-# --- sigmoid/tanh units whose |z| exceeds these have derivative < 2% of the maximum.
-SATURATION_Z = {"sigmoid": 4.0, "tanh": 2.0}
-SATURATION_WARNING = 0.5
-SATURATION_ERROR = 0.9
 
 # --- gradients, relative to the weights they update (‖∇w‖/‖w‖), so the rule does not
 # depend on layer size. He + Adam on MNIST stays below ~3 in the first steps.
@@ -66,239 +36,9 @@ UPDATE_RATIO_TARGET = 1e-3
 UPDATE_RATIO_HIGH = 1e-1
 UPDATE_RATIO_LOW = 1e-5
 UPDATE_RATIO_WINDOW = 5  # median over the last few probed steps: one step is noisy
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One diagnosis: how bad, what kind, where, when, what it means and what to try."""
-
-    severity: str  # "info" | "warning" | "error"
-    kind: str
-    layer: str | None
-    step: int
-    message: str
-    suggestion: str = ""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-# ----------------------------------------------------------------- formatting
-def fmt(value: float) -> str:
-    """A number the way a person writes it: 10,200 / 18.6 / 0.00186 / 8.2e+05."""
-    if value is None or not math.isfinite(value):
-        return str(value)
-    magnitude = abs(value)
-    if magnitude == 0:
-        return "0"
-    if magnitude >= 1e5 or magnitude < 1e-4:
-        return f"{value:.2g}"
-    if magnitude >= 100:
-        return f"{round(value, -int(math.floor(math.log10(magnitude))) + 2):,.0f}"
-    return f"{value:.3g}"
-
-
-def _times(ratio: float) -> str:
-    if ratio >= 1e5:
-        return f"{ratio:.1e}x".replace("e+0", "e").replace("e+", "e")
-    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.1f}x"
-
-
-def _of(name: str) -> str:
-    """Possessive of a layer name: conv4's, logits'."""
-    return f"{name}'" if name.endswith("s") else f"{name}'s"
-
-
-def he_std(fan_in: int) -> float:
-    """The He-normal weight std √(2/fan_in) that keeps ReLU pre-activations steady."""
-    return math.sqrt(2.0 / max(fan_in, 1))
-
-
-def _init_hint(layer: LayerSnapshot) -> str:
-    if layer.activation in SATURATION_Z:
-        return "try glorot-normal (made for sigmoid/tanh)"
-    return "try he-normal"
-
-
-def _hidden(snapshot: Snapshot) -> list[LayerSnapshot]:
-    """Probed layers except the output (logits) layer, which the softmax rules cover."""
-    return snapshot.layers[:-1] if len(snapshot.layers) > 1 else []
-
-
-def _chain(layers: list[LayerSnapshot]) -> str:
-    return " → ".join(f"{l.name} {fmt(l.pre_activation.std)}" for l in layers)
-
-
-# ----------------------------------------------------------------- activation rules
-def check_activation_scale(snapshot: Snapshot) -> list[Finding]:
-    """Exploding or vanishing hidden pre-activations (worst layer, with the per-layer chain)."""
-    layers = [l for l in _hidden(snapshot) if math.isfinite(l.pre_activation.std)]
-    if not layers:
-        return []
-    findings = []
-    first = layers[0]
-    first_std = first.pre_activation.std
-    worst_high = max(layers, key=lambda l: l.pre_activation.std)
-    std = worst_high.pre_activation.std
-    growth = std / first_std if first_std > 0 else math.inf
-    grows = worst_high is not first and growth >= DEPTH_RATIO_WARNING
-    if std >= EXPLODING_STD_ERROR or (std >= EXPLODING_STD_WARNING and (grows or worst_high is first)):
-        severity = "error" if std >= EXPLODING_STD_ERROR else "warning"
-        findings.append(Finding(severity, "exploding_activations", worst_high.name, snapshot.step,
-                                _exploding_message(worst_high, first, growth, layers, snapshot),
-                                _scale_suggestion(worst_high, snapshot, too_big=True)))
-    worst_low = min(layers, key=lambda l: l.pre_activation.std)
-    std = worst_low.pre_activation.std
-    shrink = first_std / std if std > 0 else math.inf
-    shrinks = worst_low is not first and shrink >= DEPTH_RATIO_WARNING
-    if std <= VANISHING_STD_ERROR or (std <= VANISHING_STD_WARNING and (shrinks or worst_low is first)):
-        severity = "error" if std <= VANISHING_STD_ERROR else "warning"
-        findings.append(Finding(severity, "vanishing_activations", worst_low.name, snapshot.step,
-                                _vanishing_message(worst_low, first, shrink, layers, snapshot),
-                                _scale_suggestion(worst_low, snapshot, too_big=False)))
-    return findings
-
-
-def _weights_clause(layer: LayerSnapshot) -> str:
-    target = he_std(layer.fan_in)
-    ratio = layer.weight_std / target if target else math.nan
-    if not math.isfinite(ratio) or ratio == 0 or 0.5 <= ratio <= 2.0:
-        return ""
-    size = "too large" if ratio > 1 else "too small"
-    return (f"; its weights have std {fmt(layer.weight_std)}, {_times(max(ratio, 1 / ratio))} "
-            f"{'above' if ratio > 1 else 'below'} the He scale √(2/{layer.fan_in:,}) = {fmt(target)} — {size} "
-            f"for fan-in {layer.fan_in:,}")
-
-
-def _exploding_message(worst, first, growth, layers, snapshot) -> str:
-    std = worst.pre_activation.std
-    if worst is first:
-        head = f"{worst.name} pre-activations already have std {fmt(std)} in the first layer"
-    else:
-        head = f"{worst.name} pre-activations have std {fmt(std)} — {_times(growth)} {_of(first.name)}"
-    return f"{head} ({_chain(layers)}){_weights_clause(worst)}"
-
-
-def _vanishing_message(worst, first, shrink, layers, snapshot) -> str:
-    std = worst.pre_activation.std
-    if std == 0:
-        head = f"{worst.name} pre-activations are exactly 0 for every image: no signal reaches it"
-    elif worst is first:
-        head = f"{worst.name} pre-activations have std only {fmt(std)} in the first layer"
-    else:
-        head = f"{worst.name} pre-activations have std {fmt(std)} — {_times(shrink)} smaller than {_of(first.name)}"
-    return f"{head} ({_chain(layers)}){_weights_clause(worst)}"
-
-
-def _scale_suggestion(layer: LayerSnapshot, snapshot: Snapshot, too_big: bool) -> str:
-    target = he_std(layer.fan_in)
-    if layer.weight_std == 0:
-        return "all-zero weights never break symmetry; use a random initializer such as he-normal"
-    if snapshot.trained and 0.5 <= layer.weight_std / target <= 2.0:
-        return ("the weights look well scaled, so the growth came from training: lower the learning rate"
-                if too_big else "the signal shrank during training: check for dead ReLUs and the learning rate")
-    return (f"use a fan-in scaled initializer: {_init_hint(layer)} (std √(2/fan_in), "
-            f"{fmt(target)} for {layer.name})")
-
-
-def check_dead_relu(snapshot: Snapshot) -> list[Finding]:
-    """ReLU layers with a large share of units that never fire on the batch."""
-    candidates = [l for l in _hidden(snapshot) if l.activation == "relu" and l.dead_units is not None
-                  and math.isfinite(l.dead_units) and l.dead_units >= DEAD_UNITS_WARNING]
-    if not candidates:
-        return []
-    worst = max(candidates, key=lambda l: l.dead_units)
-    severity = "error" if worst.dead_units >= DEAD_UNITS_ERROR else "warning"
-    others = [l.name for l in candidates if l is not worst]
-    also = f" (also over {DEAD_UNITS_WARNING:.0%} in {', '.join(others)})" if others else ""
-    message = (f"{worst.dead_units:.0%} of {_of(worst.name)} ReLU units never fire on this batch of "
-               f"{len(snapshot.batch_labels) or 'the'} images: they pass nothing forward and get no gradient{also}")
-    if severity == "error":
-        message += "; nothing flows past this layer"
-    suggestion = ("lower the learning rate (large steps push units into the negative region for good)"
-                  if snapshot.trained else "use he-normal, and check that inputs are scaled to [0, 1]")
-    return [Finding(severity, "dead_relu", worst.name, snapshot.step, message, suggestion)]
-
-
-def check_saturation(snapshot: Snapshot) -> list[Finding]:
-    """Sigmoid/tanh layers whose pre-activations sit where the derivative is ~0."""
-    findings = []
-    for layer in _hidden(snapshot):
-        limit = SATURATION_Z.get(layer.activation)
-        if limit is None:
-            continue
-        share = saturated_share(layer, limit)
-        if share is None or share < SATURATION_WARNING:
-            continue
-        severity = "error" if share >= SATURATION_ERROR else "warning"
-        findings.append(Finding(
-            severity, "sigmoid_saturation", layer.name, snapshot.step,
-            f"{share:.0%} of {_of(layer.name)} pre-activations have |z| > {limit:g}, where {layer.activation}'s slope "
-            f"is under 2% of its maximum: those units barely pass gradient (std {fmt(layer.pre_activation.std)})",
-            f"scale the weights down: glorot-normal keeps {layer.activation} inputs near 0"))
-    return findings[:1] if findings else []
-
-
-def saturated_share(layer: LayerSnapshot, limit: float) -> float | None:
-    """Share of histogram mass with |z| beyond ``limit`` (bins counted by their centre)."""
-    edges, counts = layer.pre_activation.hist_edges, layer.pre_activation.hist_counts
-    total = sum(counts)
-    if not total or not all(math.isfinite(e) for e in edges):
-        return None
-    beyond = sum(c for c, lo, hi in zip(counts, edges[:-1], edges[1:]) if abs((lo + hi) / 2) > limit)
-    return beyond / total
-
-
-# ----------------------------------------------------------------- softmax rules
-def check_softmax(snapshot: Snapshot, history: list[Snapshot] | None = None) -> list[Finding]:
-    """Saturated (certain and wrong) or uniform (logits ~0, loss = ln C) softmax outputs."""
-    soft = snapshot.softmax
-    classes = len(soft.get("predicted_counts") or []) or None
-    uniform_loss = soft.get("uniform_entropy") or (math.log(classes) if classes else math.nan)
-    max_prob = soft.get("max_prob_mean", math.nan)
-    loss = snapshot.loss
-    logits = snapshot.layers[-1].name if snapshot.layers else None
-    if not (math.isfinite(max_prob) and math.isfinite(loss) and math.isfinite(uniform_loss)):
-        return []
-    if max_prob >= SATURATED_MAX_PROB and (not snapshot.trained or loss > uniform_loss):
-        severity = "error" if loss > SATURATED_LOSS_ERROR_FACTOR * uniform_loss else "warning"
-        counts = soft.get("predicted_counts") or []
-        top = max(counts) if counts else 0
-        message = (f"the softmax is saturated: mean top probability {max_prob:.3f} yet loss {fmt(loss)} "
-                   f"(guessing uniformly gives {uniform_loss:.4f}); logits have std {fmt(snapshot.logits.std)}, "
-                   f"so one class takes all the probability")
-        if counts and top >= 0.5 * sum(counts):
-            message += f" — {top} of {sum(counts)} images get the same class"
-        return [Finding(severity, "saturated_softmax", logits, snapshot.step, message,
-                        "shrink the logits: a fan-in scaled initializer (he-normal) or a lower learning rate")]
-    n_classes = classes or round(math.exp(uniform_loss))
-    if (abs(loss - uniform_loss) <= UNIFORM_LOSS_TOLERANCE * uniform_loss
-            and max_prob <= UNIFORM_MAX_PROB_FACTOR / n_classes):
-        stuck = _uniform_streak(history or [], uniform_loss, n_classes)
-        severity = "error" if stuck >= STUCK_STEPS else "warning"
-        message = (f"the softmax is uniform: loss {loss:.6f} ≈ ln({n_classes}) = {uniform_loss:.6f} and mean top "
-                   f"probability {max_prob:.4f} ≈ 1/{n_classes}; logits have std {fmt(snapshot.logits.std)}, so the "
-                   f"network gives every class the same probability")
-        if stuck:
-            message += f", and it has stayed there for {stuck} training steps"
-        return [Finding(severity, "uniform_softmax", logits, snapshot.step, message,
-                        "the signal vanishes before the logits: use he-normal instead of tiny weights")]
-    return []
-
-
-def _uniform_streak(history: list[Snapshot], uniform_loss: float, classes: int) -> int:
-    """Training steps (up to the latest) over which every probed snapshot stayed uniform."""
-    trained = [s for s in history if s.trained and s.finite]
-    if not trained:
-        return 0
-    start = None
-    for snap in reversed(trained):
-        uniform = (abs(snap.loss - uniform_loss) <= UNIFORM_LOSS_TOLERANCE * uniform_loss
-                   and snap.softmax.get("max_prob_mean", 1.0) <= UNIFORM_MAX_PROB_FACTOR / classes)
-        if not uniform:
-            break
-        start = snap.step
-    return trained[-1].step - start + 1 if start is not None else 0
+# Ratios to ‖w‖ mean little while weights are still near 0 (e.g. a zero-initialized
+# softmax regression): layers below this fraction of the He scale are left out.
+NEAR_ZERO_WEIGHTS = 0.05
 
 
 # ----------------------------------------------------------------- gradient rules
@@ -308,16 +48,16 @@ def check_gradients(snapshot: Snapshot) -> list[Finding]:
     if not layers:
         return []
     findings = []
-    relative = [(l.grad_norm / l.weight_norm, l) for l in layers if l.weight_norm and math.isfinite(l.weight_norm)]
+    relative = [(l.grad_norm / l.weight_norm, l) for l in layers if not _near_zero(l)]
     if relative:
         ratio, worst = max(relative, key=lambda pair: pair[0])
         if ratio >= EXPLODING_GRAD_WARNING:
             severity = "error" if ratio >= EXPLODING_GRAD_ERROR else "warning"
             findings.append(Finding(
                 severity, "exploding_gradients", worst.name, snapshot.step,
-                f"{_of(worst.name)} gradient norm is {fmt(worst.grad_norm)}, {_times(ratio)} the norm of its weights "
-                f"({fmt(worst.weight_norm)}): a plain gradient step changes them by lr × {_times(ratio)} their own "
-                f"size",
+                f"{possessive(worst.name)} gradient norm is {fmt(worst.grad_norm)}, {times(ratio)} the norm of its "
+                f"weights ({fmt(worst.weight_norm)}): a plain gradient step changes them by lr × {times(ratio)} "
+                f"their own size",
                 "fix the activation scale first (he-normal); then lower the learning rate or clip gradients"))
     dead = [l for l in layers if l.grad_norm == 0.0]
     if dead:
@@ -331,10 +71,18 @@ def check_gradients(snapshot: Snapshot) -> list[Finding]:
         if ratio < VANISHING_GRAD_RATIO:
             findings.append(Finding(
                 "warning", "vanishing_gradients", layers[0].name, snapshot.step,
-                f"{_of(layers[0].name)} gradient norm {fmt(layers[0].grad_norm)} is {_times(1 / ratio)} smaller than "
-                f"{_of(layers[-1].name)} ({fmt(layers[-1].grad_norm)}): the input side barely learns",
+                f"{possessive(layers[0].name)} gradient norm {fmt(layers[0].grad_norm)} is {times(1 / ratio)} "
+                f"smaller than {possessive(layers[-1].name)} ({fmt(layers[-1].grad_norm)}): the input side barely "
+                f"learns",
                 "use ReLU with he-normal (sigmoid/tanh stacks shrink gradients layer by layer)"))
     return findings
+
+
+def _near_zero(layer: LayerSnapshot) -> bool:
+    """Weights too close to 0 for ratios to ‖w‖ to mean anything (or not finite)."""
+    if not (layer.weight_norm and math.isfinite(layer.weight_norm) and math.isfinite(layer.weight_std)):
+        return True
+    return layer.weight_std < NEAR_ZERO_WEIGHTS * he_std(layer.fan_in)
 
 
 def check_update_ratio(history: list[Snapshot], learning_rate: float | None = None) -> list[Finding]:
@@ -346,7 +94,9 @@ def check_update_ratio(history: list[Snapshot], learning_rate: float | None = No
     step = recent[-1].step
     medians = {}
     for layer in recent[-1].layers:
-        values = [s.layer(layer.name).update_ratio for s in recent if _has_layer(s, layer.name)]
+        if _near_zero(layer):
+            continue
+        values = [s.layer(layer.name).update_ratio for s in recent if has_layer(s, layer.name)]
         values = [v for v in values if v is not None and math.isfinite(v)]
         if values:
             medians[layer.name] = statistics.median(values)
@@ -358,14 +108,14 @@ def check_update_ratio(history: list[Snapshot], learning_rate: float | None = No
     if high > UPDATE_RATIO_HIGH:
         findings.append(Finding(
             "warning", "update_ratio_high", high_name, step,
-            f"each step changes {_of(high_name)} weights by {_share(high)} (‖Δw‖/‖w‖ = {fmt(high)}"
+            f"each step changes {possessive(high_name)} weights by {_share(high)} (‖Δw‖/‖w‖ = {fmt(high)}"
             f"{_window(recent)}{lr_text}); around {UPDATE_RATIO_TARGET:g} is the usual healthy pace",
-            f"lower the learning rate by about {_times(high / UPDATE_RATIO_TARGET / 10)}"))
+            f"lower the learning rate by about {times(high / UPDATE_RATIO_TARGET / 10)}"))
     low_name, low = min(medians.items(), key=lambda kv: kv[1])
     if low < UPDATE_RATIO_LOW:
         findings.append(Finding(
             "warning", "update_ratio_low", low_name, step,
-            f"{_of(low_name)} weights barely move: ‖Δw‖/‖w‖ = {fmt(low)} per step{_window(recent)}{lr_text}, "
+            f"{possessive(low_name)} weights barely move: ‖Δw‖/‖w‖ = {fmt(low)} per step{_window(recent)}{lr_text}, "
             f"far below the ~{UPDATE_RATIO_TARGET:g} that trains at a useful pace",
             "raise the learning rate, or check for vanishing gradients"))
     return findings
@@ -373,15 +123,11 @@ def check_update_ratio(history: list[Snapshot], learning_rate: float | None = No
 
 def _share(ratio: float) -> str:
     """"12% of their size" or, for huge updates, "4e6 times their size"."""
-    return f"{ratio:.0%} of their size" if ratio < 10 else f"{_times(ratio)[:-1]} times their size"
+    return f"{ratio:.0%} of their size" if ratio < 10 else f"{times(ratio)[:-1]} times their size"
 
 
 def _window(recent: list[Snapshot]) -> str:
     return f", median of the last {len(recent)} probed steps" if len(recent) > 1 else f" at step {recent[-1].step}"
-
-
-def _has_layer(snapshot: Snapshot, name: str) -> bool:
-    return any(l.name == name for l in snapshot.layers)
 
 
 # ----------------------------------------------------------------- putting it together

@@ -206,4 +206,6 @@ def load_user_model(path: str | Path, max_bytes: int | None = None):
 
 
 def _mb(size: int) -> str:
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
     return f"{size / (1024 * 1024):.1f} MB"

@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from cnnviz import zoo
+from cnnviz import compiled_cores, zoo
 from cnnviz.config import RunConfig
 from cnnviz.data import Dataset, load_dataset
 from cnnviz.errors import UserError
-from cnnviz.optimizers import OptimizerSpec, make_optimizer
+from cnnviz.optimizers import OptimizerSpec
 from cnnviz.probes import ProbedModel
 from cnnviz.snapshot import LayerSnapshot, Snapshot
 from cnnviz.stats import Summary, softmax_summary, tensor_summary
@@ -60,22 +60,18 @@ class Run:
             raise UserError(f"the model has {self.classes} outputs but {dataset.name} has {dataset.classes} classes")
         if config.batch_size > dataset.size("train"):
             raise UserError(f"batch size {config.batch_size} is larger than the {dataset.size('train')} training images of {dataset.name}")
-        self.model = model if model is not None else zoo.build(config.arch, config.init, shape, self.classes, config.seed)
-        # A user's model brings its own probes (fused activations, nested models: cnnviz.user_models).
-        self.probed = probed if probed is not None else ProbedModel(self.model)
-        self.optimizer = make_optimizer(OptimizerSpec(config.optimizer, config.lr))
-        self.optimizer.build(self.model.trainable_variables)
+        fresh_model = model if model is not None else zoo.build(config.arch, config.init, shape, self.classes, config.seed)
+        # Sets model, probed (a user's model brings its own: cnnviz.user_models), optimizer, _ranges, _kernels and
+        # the compiled functions, reusing an idle core's traced graphs when one fits: a fresh trace per Run
+        # leaks TensorFlow memory (see cnnviz.compiled_cores).
+        compiled_cores.attach(self, fresh_model, OptimizerSpec(config.optimizer, config.lr), probed,
+                              pooled=model is None)
         self.step_count = 0
         self.halted: Halt | None = None
         self.snapshots: list[Snapshot] = []
         self.last_loss: float | None = None
         self.losses: list[float] = []  # training loss of every applied step (losses[k - 1] is step k's)
-        self._ranges = tf.Variable(tf.zeros([len(self.probed.points) + 1, 2]), trainable=False, name="hist_ranges")
         self._ranges_set = False
-        self._kernels = [p.kernel for p in self.probed.points]
-        self._compiled_step = tf.function(self._step_graph, reduce_retracing=True)
-        self._compiled_forward = tf.function(self._forward_graph, reduce_retracing=True)
-        self._compiled_eval = tf.function(self._eval_graph, reduce_retracing=True)
 
     # ------------------------------------------------------------------ data
     @property
@@ -122,7 +118,8 @@ class Run:
             pre, logits = self.probed(images, training=True)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=tf.cast(logits, tf.float32)))
         grads = tape.gradient(loss, variables)
-        grads_finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+        each_grad_finite = tf.stack([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+        grads_finite = tf.reduce_all(each_grad_finite)
         ok = tf.logical_and(tf.math.is_finite(loss), grads_finite)
 
         def apply():
@@ -140,7 +137,7 @@ class Run:
 
         restored = tf.cond(restore, undo, lambda: tf.constant(False))
         out = {"loss": loss, "applied": applied, "restored": restored, "weights_finite": weights_finite,
-               "grads_finite": grads_finite}
+               "grads_finite": grads_finite, "each_grad_finite": each_grad_finite}
         if probe:
             index = {id(v): i for i, v in enumerate(variables)}
             layers, logit_stats, weights, soft, inputs = self._summaries(images, pre, logits, labels, fixed_range=True)
@@ -312,7 +309,11 @@ class Run:
             snapshot = self._to_snapshot(self._compiled_forward(images, labels, fixed_range=True), step, labels)
         loss = float(out["loss"])
         what = "the loss is non-finite" if not math.isfinite(loss) else "the gradients are non-finite"
-        return Halt(step, snapshot.first_nonfinite_layer(), what)
+        layer = snapshot.first_nonfinite_layer()
+        if layer is None:  # the forward pass was finite: name the first layer whose gradient was not
+            bad = [v for v, ok in zip(self.model.trainable_variables, out["each_grad_finite"].numpy()) if not ok]
+            layer = bad[0].path.split("/")[0] if bad else None
+        return Halt(step, layer, what)
 
 
 def _dead_unit_fraction(pre_activation: tf.Tensor) -> tf.Tensor:

@@ -143,9 +143,47 @@ def _compute_trajectory(surface: Surface, spec: OptimizerSpec, start: Point, ste
     # functools.partial, not a closure: tf.function keys its "frequent retracing"
     # warning on the Python code object, and tracing once per trajectory is by design.
     loop = tf.function(functools.partial(_optimize_loop, surface.tf_loss, optimizer, point), autograph=False)
-    written, points, losses = loop(tf.constant(steps, dtype=tf.int32))
+    compiled = loop.get_concrete_function(tf.TensorSpec([], tf.int32))
+    written, points, losses = compiled(tf.constant(steps, dtype=tf.int32))
     count = int(written)
+    _forget_custom_gradients(compiled.graph)
     return _finish(surface, spec, start, steps, points.numpy()[:count], losses.numpy()[:count])
+
+
+def _forget_custom_gradients(graph) -> None:
+    """Drop the global gradient registrations that would keep ``graph`` alive forever.
+
+    Keras 3.15's TensorFlow optimizer all-reduces gradients across replicas even with
+    one (``ReplicaContext.all_reduce``), which registers a ``@custom_gradient`` under a
+    new global name each time it is traced; that registration holds the whole traced
+    loop (about 1.4 MiB) for the life of the process. We trace once per trajectory, so
+    a long dashboard session would grow without bound. The names removed are exactly
+    the ones our own graph's ops refer to. Best effort: if TensorFlow's internals
+    move, this quietly does nothing (the process just leaks as before).
+    """
+    try:
+        from tensorflow.python.framework import ops
+
+        registry = ops._gradient_registry._registry  # noqa: SLF001 - see docstring
+        for name in _custom_gradient_names(graph):
+            registry.pop(name, None)
+    except Exception:  # pragma: no cover - depends on TensorFlow internals
+        pass
+
+
+def _custom_gradient_names(graph) -> set[str]:
+    """Names of the custom gradients used by ``graph`` and the graphs nested in it (loop bodies)."""
+    names = set()
+    for op in graph.get_operations():
+        try:
+            names.add(op.get_attr("_gradient_op_type").decode())
+        except (ValueError, AttributeError):
+            continue  # most ops have no gradient override
+    for function in graph._functions.values():  # noqa: SLF001 - nested while_loop cond/body graphs
+        nested = getattr(function, "graph", None)
+        if nested is not None:
+            names |= _custom_gradient_names(nested)
+    return names
 
 
 def _optimize_loop(loss_fn, optimizer, point, steps):

@@ -66,6 +66,7 @@ def take_playground_handoff() -> dict | None:
 # --- Logits / Filters pages (inspecting a network without the Activations page) ---
 INSPECT_RUN = "cnnviz:inspect_run"  # page-local Run shared by the logits and filters pages when the session has none
 LOGITS_EVALUATIONS = "cnnviz:logits_evaluations"  # {"run": weakref, "by_step": {step: evaluate() result}}
+CANVAS_VERSION = "cnnviz:canvas_version"  # bumped by "Clear the drawing" on the filters page (a new canvas key)
 
 
 # --- Activations / Compare initializers pages and the shared sidebar (dashboard/widgets.py) ---
@@ -73,6 +74,7 @@ TRAINING = "cnnviz:training"  # True while the Activations page's live fragment 
 TRAIN_TARGET = "cnnviz:train_target"  # the step count the current "Train N steps" press runs up to
 TRAIN_FROM = "cnnviz:train_from"  # the step count when that press happened (for the progress bar)
 PAGE_ERROR = "cnnviz:page_error"  # a user error raised inside a fragment, shown on the next full run
+SAVED_WIDGETS = "cnnviz:saved_widgets"  # widget key -> last value, restored after visits to other pages
 
 
 def ensure_default(key: str, value: Any) -> None:
@@ -82,16 +84,19 @@ def ensure_default(key: str, value: Any) -> None:
 
 
 def keep_widget_values(page: str, names) -> None:
-    """Keep ``page``'s widget values alive while the user is on other pages.
+    """Keep ``page``'s widget values while the user is on other pages; call before drawing them.
 
-    Streamlit forgets a widget's value when a run does not draw it; writing the value
-    back under the same key before the widget is created turns it into plain session
-    state that survives page switches.
+    Streamlit drops a widget's value at the end of any run that does not draw it (a
+    visit to another page), so every run of ``page`` saves the values under a plain
+    key, and puts them back when they have been dropped.
     """
+    saved = st.session_state.setdefault(SAVED_WIDGETS, {})
     for name in names:
         key = widget(page, name)
         if key in st.session_state:
-            st.session_state[key] = st.session_state[key]
+            saved[key] = st.session_state[key]
+        elif key in saved:
+            st.session_state[key] = saved[key]
 
 
 def is_training() -> bool:

@@ -84,7 +84,7 @@ def test_activations_opens_with_every_chart_at_step_0(activations):
     at = activations
     titles = list(charts(at))
     for expected in ("Pre-activation histograms per layer — step 0", "Pre-activation spread per layer",
-                     "Training loss and accuracy", "conv4: pre-activation histogram over training",
+                     "Training loss and accuracy", "conv4: histogram at every probed step",
                      "Gradients and update sizes per layer"):
         assert any(title.startswith(expected) for title in titles), (expected, titles)
     assert metric(at, "Training step") == "0"

@@ -98,11 +98,18 @@ def histogram_title(page) -> str:
 
 def wait_for_step(page, at_least: int, timeout_ms: int) -> int:
     page.wait_for_function(
-        """(n) => [...document.querySelectorAll('[data-testid="stMetric"]')]
-              .some(m => m.innerText.includes('Training step') &&
-                         parseInt(m.querySelector('[data-testid="stMetricValue"]').innerText.replace(/,/g, '')) >= n)""",
+        """(n) => [...document.querySelectorAll('[data-testid="stMetric"]')].some(m => {
+              const value = m.querySelector('[data-testid="stMetricValue"]');
+              return m.innerText.includes('Training step') && parseInt(value.innerText.replace(/,/g, '')) >= n; })""",
         arg=at_least, timeout=timeout_ms)
     return int(metric(page, "Training step").replace(",", ""))
+
+
+def wait_until_idle(page, timeout_ms: int) -> None:
+    """Until no script run is in flight (a tick that was mid-step when Pause came finishes first)."""
+    page.wait_for_function(
+        "document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'",
+        timeout=timeout_ms)
 
 
 def wait_for_histogram_title(page, text: str, timeout_ms: int) -> None:
@@ -137,14 +144,37 @@ def test_activations_page_trains_live_in_a_real_browser(page, server):
     # Paused: the progress bar of the live loop is gone and the step count stays put.
     page.wait_for_function("document.querySelectorAll('[data-testid=\"stProgress\"]').length === 0",
                            timeout=STEP_MS)
+    wait_until_idle(page, STEP_MS)
     final = int(metric(page, "Training step").replace(",", ""))
     assert final >= reached >= 4
     wait_for_histogram_title(page, f"histograms per layer — step {final}", STEP_MS)  # the charts caught up
     assert histogram_title(page).endswith(f"step {final}")
     assert metric(page, "Loss") != loss_after_one  # a different batch, different weights: a different loss
+    # The take-home buttons hand over real files: the HTML report and the history CSV.
+    with page.expect_download(timeout=STEP_MS) as report:
+        page.get_by_role("button", name=re.compile("HTML report")).click()
+    report_html = Path(report.value.path()).read_text(encoding="utf-8")
+    assert "<html" in report_html.lower() and "ltfn_convnet" in report_html
+    with page.expect_download(timeout=STEP_MS) as history:
+        page.get_by_role("button", name=re.compile(r"Full history \(CSV\)")).click()
+    history_csv = Path(history.value.path()).read_text(encoding="utf-8").splitlines()
+    assert history_csv[0].startswith("step,layer") and len(history_csv) > 5 * final  # 5 layers per probed step
     page.wait_for_timeout(1500)  # let the last redraw settle before the pictures
     page.screenshot(path=str(ARTIFACTS / "e2e_activations_paused.png"))
     # Streamlit scrolls inside its own container, so a tall window is how to photograph the whole page.
     page.set_viewport_size({"width": 1600, "height": 4200})
     page.wait_for_timeout(1500)
     page.screenshot(path=str(ARTIFACTS / "e2e_activations_whole_page.png"))
+
+    # Another initializer in the sidebar, a visit to another page, and back: the run and the
+    # pending change are both still there (nothing is rebuilt until Reset).
+    page.set_viewport_size({"width": 1600, "height": 1000})
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Initializer").first.click()
+    page.get_by_role("option", name="normal", exact=True).click()
+    page.get_by_text("Settings changed").first.wait_for(timeout=STEP_MS)
+    page.get_by_role("link", name=re.compile("Lessons")).first.click()
+    page.get_by_role("button", name=re.compile("Open this lesson")).first.wait_for(timeout=STEP_MS)
+    page.get_by_role("link", name=re.compile("Activations")).first.click()
+    page.get_by_text("Settings changed").first.wait_for(timeout=STEP_MS)
+    assert "he-normal → normal" in page.get_by_text("Settings changed").first.inner_text()
+    assert int(metric(page, "Training step").replace(",", "")) == final

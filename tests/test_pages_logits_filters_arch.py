@@ -28,8 +28,18 @@ def page(name: str, **session) -> AppTest:
     return at
 
 
+def figures(at: AppTest) -> list[dict]:
+    """The plotly figures on the page, as the browser receives them."""
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
 def titles_list(at: AppTest) -> list[str]:
-    return [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in at.get("plotly_chart")]
+    return [figure["layout"]["title"]["text"] for figure in figures(at)]
+
+
+def figure_titled(at: AppTest, words: str) -> dict:
+    """The first figure whose title contains ``words``."""
+    return next(figure for figure in figures(at) if words in figure["layout"]["title"]["text"])
 
 
 def assert_clean(at: AppTest) -> None:
@@ -100,7 +110,12 @@ def test_logits_page_without_a_run_builds_one_at_init():
     assert len(titles) == 5 and all(titles)
     assert sum("at initialization (step 0)" in t for t in titles) == 3  # logits, confusion matrix, gallery
     assert state.RUN not in at.session_state  # the session's run is only replaced when asked
-    assert at.session_state[state.INSPECT_RUN].config.arch == "lenet5_like"
+    local = at.session_state[state.INSPECT_RUN]
+    assert local.config.arch == "lenet5_like"
+    at.button(key="logits:adopt").click().run()  # "Use as the session's run"
+    assert_clean(at)
+    assert at.session_state[state.RUN] is local
+    assert any("this session's run" in info.value for info in at.info)
 
 
 def test_logits_page_trains_on_request_and_compares_with_init(training_run):
@@ -110,8 +125,7 @@ def test_logits_page_trains_on_request_and_compares_with_init(training_run):
     assert_clean(at)
     assert training_run.step_count == 20
     assert any("after 20 training steps" in t for t in titles_list(at))
-    histogram = next(c for c in at.get("plotly_chart") if "Top probability" in json.loads(c.proto.spec)["layout"]["title"]["text"])
-    names = [trace["name"] for trace in json.loads(histogram.proto.spec)["data"]]
+    names = [trace["name"] for trace in figure_titled(at, "Top probability")["data"]]
     assert names == ["step 0 (init)", "step 20"]  # init and trained, side by side
 
 
@@ -122,8 +136,7 @@ def test_logits_page_uses_the_session_run_and_the_gallery_follows_the_choice(sma
     assert not at.selectbox  # no local selector when the session already has a run
 
     def gallery_labels():
-        chart = next(c for c in at.get("plotly_chart") if "Single test images" in json.loads(c.proto.spec)["layout"]["title"]["text"])
-        return [a["text"].split(":")[0] for a in json.loads(chart.proto.spec)["layout"]["annotations"]]
+        return [a["text"].split(":")[0] for a in figure_titled(at, "Single test images")["layout"]["annotations"]]
 
     assert gallery_labels()[:2] == ["#0", "#1"]
     at.number_input(key="logits:gallery_start").set_value(24).run()
@@ -164,22 +177,26 @@ def test_filters_page_draws_kernels_and_maps_and_follows_layer_and_image(small_r
 def test_filters_page_train_button_changes_the_kernels(training_run):
     at = page("filters.py", **{state.RUN: training_run}).run()
     assert_clean(at)
-    first = next(c for c in at.get("plotly_chart") if json.loads(c.proto.spec)["layout"]["title"]["text"].startswith("conv1: 6 kernels"))
-    before = np.array(json.loads(first.proto.spec)["data"][0]["z"])
+    before = np.array(figure_titled(at, "conv1: 6 kernels")["data"][0]["z"])
     at.button(key="filters:train").click().run()
     assert_clean(at)
-    first = next(c for c in at.get("plotly_chart") if json.loads(c.proto.spec)["layout"]["title"]["text"].startswith("conv1: 6 kernels"))
-    assert f"after {training_run.step_count} training steps" in json.loads(first.proto.spec)["layout"]["title"]["text"]
-    after = np.array(json.loads(first.proto.spec)["data"][0]["z"])
+    first = figure_titled(at, "conv1: 6 kernels")
+    assert f"after {training_run.step_count} training steps" in first["layout"]["title"]["text"]
+    after = np.array(first["data"][0]["z"])
     assert not np.allclose(before, after)
 
 
 def test_filters_page_accepts_an_uploaded_digit_and_refuses_other_files(small_run):
     at = page("filters.py", **{state.RUN: small_run}).run()
+    if "draw a digit" in at.radio(key="filters:source").options:  # only with streamlit-drawable-canvas installed
+        at.radio(key="filters:source").set_value("draw a digit").run()
+        assert_clean(at)
+        assert any("canvas is empty" in info.value for info in at.info)
     at.radio(key="filters:source").set_value("upload a picture").run()
     assert_clean(at)
     digit = 255 - np.kron(small_run.dataset.x_test[3, :, :, 0], np.ones((3, 3), np.uint8))
-    at.file_uploader(key="filters:upload").upload("three.png", tf.io.encode_png(digit[..., None]).numpy(), "image/png").run()
+    png = tf.io.encode_png(digit[..., None]).numpy()
+    at.file_uploader(key="filters:upload").upload("three.png", png, "image/png").run()
     assert_clean(at)
     assert any(t.startswith("Input: your picture three.png") for t in titles_list(at))
     at.file_uploader(key="filters:upload").upload("notes.png", b"this is not a picture", "image/png").run()

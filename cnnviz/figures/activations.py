@@ -12,7 +12,7 @@ Curves over training steps live in :mod:`cnnviz.figures.training_curves`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -77,16 +77,16 @@ def log_ticks(values) -> dict:
         return {}
     low, high = math.floor(math.log10(min(finite))), math.ceil(math.log10(max(finite)))
     lo, hi = min(finite) / 1.5, max(finite) * 1.5
-    for mantissas in ((1, 2, 5), (1, 1.5, 2, 3, 4, 5, 6, 7, 8)):  # finer steps when the data span < a decade
+    # Coarsest first: decades when the data span several, then 1-2-5, then finer steps.
+    for mantissas in ((1,), (1, 2, 5), (1, 1.5, 2, 3, 4, 5, 6, 7, 8)):
         candidates = [m * 10.0 ** k for k in range(low - 1, high + 1) for m in mantissas]
         ticks = [t for t in candidates if lo <= t <= hi]
-        if len(ticks) >= 4:
+        if len(ticks) >= (3 if mantissas == (1,) else 4):
             break
-    if len(ticks) > 8:
-        ticks = [t for t in ticks if round(t / 10.0 ** math.floor(math.log10(t) + 1e-9)) == 1]
-    step = max(1, math.ceil(len(ticks) / 8))
-    ticks = ticks[::step]
-    return {"tickmode": "array", "tickvals": ticks, "ticktext": [_tick_label(t) for t in ticks]}
+    ticks = ticks[::max(1, math.ceil(len(ticks) / 8))]
+    # An explicit range, so reference bands and lines passed in ``values`` stay in view.
+    return {"tickmode": "array", "tickvals": ticks, "ticktext": [_tick_label(t) for t in ticks],
+            "range": [math.log10(min(finite) / 1.3), math.log10(max(finite) * 1.3)]}
 
 
 def _tick_label(value: float) -> str:
@@ -249,7 +249,8 @@ def comparison_histogram_grid(snapshots: Mapping[str, Snapshot], post_activation
             layer = snapshots[label].layer(name)
             hist = layer_histogram(layer.pre_activation, layer.activation, post_activation)
             if hist is not None:
-                fig.add_trace(_histogram_bar(*hist, label_colour(label, col - 1), f"{label} · {name}"), row=row, col=col)
+                bar = _histogram_bar(*hist, label_colour(label, col - 1), f"{label} · {name}")
+                fig.add_trace(bar, row=row, col=col)
     if log_counts:
         fig.update_yaxes(type="log", dtick=1)
     fig.update_layout(bargap=0)
@@ -350,6 +351,7 @@ def comparison_table(snapshots: Mapping[str, Snapshot]) -> pd.DataFrame:
     for label, snap in snapshots.items():
         stds = [l.pre_activation.std for l in snap.layers]
         first, last_hidden = (stds[0], stds[-2]) if len(stds) > 1 else (stds[0], stds[0])
+        growth = last_hidden / first if finite_positive(first) and math.isfinite(last_hidden) else math.nan
         soft = snap.softmax
         rows.append({
             "initializer": label, "step": snap.step, "loss": snap.loss, "accuracy": snap.accuracy,
@@ -358,6 +360,6 @@ def comparison_table(snapshots: Mapping[str, Snapshot]) -> pd.DataFrame:
             "softmax entropy (mean)": soft.get("entropy_mean"),
             "uniform entropy": soft.get("uniform_entropy"),
             "first layer std": first, "last hidden layer std": last_hidden,
-            "growth last/first": last_hidden / first if finite_positive(first) and math.isfinite(last_hidden) else math.nan,
+            "growth last/first": growth,
         })
     return pd.DataFrame(rows)

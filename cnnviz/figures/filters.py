@@ -19,11 +19,12 @@ TITLE_FONT = {"size": 20}
 DIVERGING = "RdBu_r"  # negative = blue, 0 = white, positive = red
 NON_NEGATIVE = "Viridis"
 MAX_TILES = 64
+MAX_IMAGE_SIDE = 112  # pixels a side drawn for the input image
 
 
-def grid_shape(count: int, max_columns: int = 8) -> tuple[int, int]:
-    """(rows, columns) of a near-square grid for ``count`` tiles, at most ``max_columns`` wide."""
-    columns = max(1, min(max_columns, math.ceil(math.sqrt(count))))
+def grid_shape(count: int, max_columns: int = 16) -> tuple[int, int]:
+    """(rows, columns) for ``count`` tiles: one row if they fit, else rows of ``max_columns``."""
+    columns = max(1, min(max_columns, count))
     return math.ceil(count / columns), columns
 
 
@@ -34,7 +35,7 @@ def _finite(values: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _tile_grid(tiles: np.ndarray, labels: Sequence[str], title: str, colour_title: str,
-               signed: bool, max_columns: int, tile_px: int) -> go.Figure:
+               signed: bool, max_columns: int, max_tile_px: int, plot_px: int) -> go.Figure:
     """Tiles laid out as a mosaic on one pair of axes (one heatmap trace per tile, offset by x0/y0).
 
     One set of axes keeps the figure fast to build and draw even with 64 tiles, and the
@@ -47,6 +48,9 @@ def _tile_grid(tiles: np.ndarray, labels: Sequence[str], title: str, colour_titl
     label_room = max(1.2, 0.35 * height)  # space above each tile for its label
     biggest = float(np.abs(tiles).max()) if tiles.size else 0.0
     biggest = biggest if biggest > 0 else 1.0  # all-zero kernels (zeros init) still get a scale
+    # Five significant digits of the largest value are more than a colour can show, and keep
+    # the page light (32 maps of 54x54 would otherwise ship ~2 MB of float digits).
+    tiles = np.round(tiles, max(0, 4 - math.floor(math.log10(biggest))))
     traces, annotations = [], []
     for k in range(count):
         row, col = divmod(k, columns)
@@ -69,11 +73,19 @@ def _tile_grid(tiles: np.ndarray, labels: Sequence[str], title: str, colour_titl
         xaxis={**hidden, "range": [-0.5 - gap / 2, columns * (width + gap) - gap / 2 - 0.5], "constrain": "domain"},
         yaxis={**hidden, "range": [rows * (height + gap + label_room) - gap / 2 - 0.5, -0.5],
                "scaleanchor": "x", "constrain": "domain"},
-        hoverlabel={"font": FONT}, height=max(260, tile_px * rows + 110), margin={"l": 20, "r": 20, "t": 70, "b": 20})
+        hoverlabel={"font": FONT}, height=_height(rows, columns, height, width, gap, label_room, max_tile_px, plot_px),
+        margin={"l": 20, "r": 20, "t": 70, "b": 20})
     return fig
 
 
-def kernel_grid_figure(tiles: np.ndarray, labels: Sequence[str], title: str, max_columns: int = 8) -> go.Figure:
+def _height(rows: int, columns: int, tile_h: int, tile_w: int, gap: float, label_room: float,
+            max_tile_px: int, plot_px: int) -> int:
+    """Figure height that fits the mosaic's aspect ratio into about ``plot_px`` of width."""
+    unit = min(max_tile_px, plot_px / columns) / (tile_w + gap)  # pixels per data unit
+    return int(max(200, rows * (tile_h + gap + label_room) * unit + 100))
+
+
+def kernel_grid_figure(tiles: np.ndarray, labels: Sequence[str], title: str, max_columns: int = 16) -> go.Figure:
     """Kernel weights as a grid of small images on one shared, symmetric diverging scale.
 
     Red weights excite, blue inhibit, white is 0. Untrained kernels look like noise;
@@ -82,29 +94,38 @@ def kernel_grid_figure(tiles: np.ndarray, labels: Sequence[str], title: str, max
     """
     tiles = np.asarray(tiles)[:MAX_TILES]
     return _tile_grid(tiles, list(labels)[:MAX_TILES], title, "weight", signed=True,
-                      max_columns=max_columns, tile_px=120 if max_columns <= 8 else 95)
+                      max_columns=max_columns, max_tile_px=110, plot_px=1000)
 
 
 def feature_map_grid_figure(maps: np.ndarray, title: str, pre_activation: bool, limit: int = 32,
-                            max_columns: int = 8) -> go.Figure:
+                            max_columns: int = 8, shared_scale: bool = False) -> go.Figure:
     """The first ``limit`` feature maps of one image, (H, W, C) -> a grid of C heatmaps.
 
     Pre-activation maps are signed (diverging scale at 0); after a ReLU they are ≥ 0
     and a map that is entirely dark is a filter that stays silent for this image.
-    All maps share one colour range, so faint maps really are weak responses.
+    ``shared_scale=True`` puts all maps on one colour range, so faint maps really are weak
+    responses; otherwise each map is divided by its own largest |value| so its pattern
+    shows however weak it is.
     """
-    maps = np.asarray(maps)
+    maps, _ = _finite(maps)
     shown = min(limit, maps.shape[-1])
     tiles = np.moveaxis(maps[..., :shown], -1, 0)
-    signed = pre_activation or bool((np.asarray(maps)[..., :shown] < 0).any())
-    return _tile_grid(tiles, [f"map {k}" for k in range(shown)], title,
-                      "value" if signed else "value (≥ 0)", signed=signed, max_columns=max_columns, tile_px=130)
+    signed = pre_activation or bool((tiles < 0).any())
+    colour_title = "value" if signed else "value (≥ 0)"
+    if not shared_scale:
+        peaks = np.abs(tiles).reshape(shown, -1).max(axis=1)
+        tiles = tiles / np.where(peaks > 0, peaks, 1.0)[:, None, None]
+        colour_title = "value ÷ map's max |value|"
+    return _tile_grid(tiles, [f"map {k}" for k in range(shown)], title, colour_title, signed=signed,
+                      max_columns=max_columns, max_tile_px=130, plot_px=900)
 
 
 def input_image_figure(image: np.ndarray, title: str) -> go.Figure:
     """The image fed to the network, grey levels 0 (black) to 1 (white)."""
     image, _ = _finite(image)
     grey = image.mean(axis=-1) if image.ndim == 3 else image
+    stride = max(1, max(grey.shape) // MAX_IMAGE_SIDE)  # a 224x224 input is drawn at 112x112
+    grey = np.round(grey[::stride, ::stride], 3)
     fig = go.Figure(go.Heatmap(z=grey.tolist(), colorscale="gray", zmin=0, zmax=1, showscale=False,
                                hovertemplate="pixel (%{y}, %{x}) = %{z:.2f}<extra></extra>"))
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")

@@ -20,6 +20,8 @@ AXIS_TICK_FONT = {"size": 15}
 GROUP_COLOURS = ("#9e9e9e", "#1565c0", "#e65100", "#2e7d32")  # first = earliest (init), then later steps
 CORRECT_COLOUR, WRONG_COLOUR, OTHER_COLOUR = "#2e7d32", "#c62828", "#90a4ae"
 PROBABILITY_BINS = 20
+# Below the x axis: inside the plot it would cover the bars piled up at "certain".
+HISTOGRAM_LEGEND = {"title": {"text": "network at"}, "orientation": "h", "x": 0, "y": -0.3, "yanchor": "top"}
 
 
 def softmax_probabilities(logits: np.ndarray) -> np.ndarray:
@@ -58,7 +60,7 @@ def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
     """Title, size and projector-sized fonts. Axis fonts are set on the axes themselves so a
     host theme (Streamlit's) cannot shrink them back."""
     fig.update_layout(title={"text": title, "font": TITLE_FONT}, font=FONT, height=height,
-                      margin={"l": 70, "r": 30, "t": 80, "b": 70}, template="plotly_white",
+                      margin={"l": 70, "r": 30, "t": 95, "b": 70}, template="plotly_white",
                       legend={"font": FONT}, hoverlabel={"font": FONT})
     fig.update_xaxes(tickfont=AXIS_TICK_FONT, title_font=FONT)
     fig.update_yaxes(tickfont=AXIS_TICK_FONT, title_font=FONT)
@@ -83,9 +85,11 @@ def logit_distribution_figure(logits: np.ndarray, class_names: Sequence[str], wh
     return _style(fig, f"Logits of {len(finite)} test images per class, {when}{_dropped_note(logits)}", 420)
 
 
-def _reference_line(fig: go.Figure, x: float, text: str, position: str) -> None:
-    fig.add_vline(x=x, line_dash="dash", line_color="#424242", line_width=2,
-                  annotation_text=text, annotation_position=position, annotation_font_size=15)
+def _reference_line(fig: go.Figure, x: float, text: str, side: str) -> None:
+    """A dashed vertical line labelled just above the plot area (clear of the bars)."""
+    fig.add_vline(x=x, line_dash="dash", line_color="#424242", line_width=2)
+    fig.add_annotation(x=x, xref="x", y=1.0, yref="paper", yanchor="bottom", xanchor=side, text=text,
+                       showarrow=False, font={"size": 15, "color": "#424242"})
 
 
 def max_probability_figure(groups: Mapping[str, np.ndarray], classes: int) -> go.Figure:
@@ -101,12 +105,12 @@ def max_probability_figure(groups: Mapping[str, np.ndarray], classes: int) -> go
         fig.add_trace(go.Histogram(x=top.tolist(), name=label, opacity=0.7,
                                    xbins={"start": 0.0, "end": 1.0 + 1e-9, "size": 1.0 / PROBABILITY_BINS},
                                    marker_color=GROUP_COLOURS[index % len(GROUP_COLOURS)]))
-    _reference_line(fig, 1.0 / classes, f"uniform 1/{classes}", "top right")
-    _reference_line(fig, 1.0, "certain", "top left")
-    fig.update_layout(barmode="overlay", legend={"title": {"text": "network at"}})
+    _reference_line(fig, 1.0 / classes, f"uniform 1/{classes}", "left")
+    _reference_line(fig, 1.0, "certain", "right")
+    fig.update_layout(barmode="overlay", legend=HISTOGRAM_LEGEND)
     fig.update_xaxes(title_text="highest softmax probability of an image", range=[0, 1.02])
     fig.update_yaxes(title_text="test images (count)")
-    return _style(fig, "How sure is the network? Top probability per image", 400)
+    return _style(fig, "How sure is the network? Top probability per image", 450)
 
 
 def entropy_figure(groups: Mapping[str, np.ndarray], classes: int) -> go.Figure:
@@ -121,11 +125,11 @@ def entropy_figure(groups: Mapping[str, np.ndarray], classes: int) -> go.Figure:
         fig.add_trace(go.Histogram(x=prediction_entropy(probabilities).tolist(), name=label, opacity=0.7,
                                    xbins={"start": 0.0, "end": uniform * 1.02, "size": uniform / PROBABILITY_BINS},
                                    marker_color=GROUP_COLOURS[index % len(GROUP_COLOURS)]))
-    _reference_line(fig, uniform, f"uniform: ln {classes} = {uniform:.3f}", "top left")
-    fig.update_layout(barmode="overlay", legend={"title": {"text": "network at"}})
+    _reference_line(fig, uniform, f"uniform: ln {classes} = {uniform:.3f}", "right")
+    fig.update_layout(barmode="overlay", legend=HISTOGRAM_LEGEND)
     fig.update_xaxes(title_text="softmax entropy of an image (nats)", range=[0, uniform * 1.05])
     fig.update_yaxes(title_text="test images (count)")
-    return _style(fig, "Softmax entropy per image (0 = certain)", 400)
+    return _style(fig, "Softmax entropy per image (0 = certain)", 450)
 
 
 def confusion_matrix_figure(counts: np.ndarray, class_names: Sequence[str], when: str) -> go.Figure:
@@ -167,7 +171,7 @@ def softmax_gallery_figure(images: np.ndarray, probabilities: np.ndarray, labels
         image_axis, bar_axis = 2 * k + 1, 2 * k + 2
         predicted, truth = int(np.argmax(probabilities[k])), int(labels[k])
         image = np.asarray(images[k], dtype=np.float32)
-        grey = image.mean(axis=-1) if image.ndim == 3 else image
+        grey = np.round(image.mean(axis=-1) if image.ndim == 3 else image, 3)
         traces.append(go.Heatmap(z=grey.tolist(), colorscale="gray", zmin=0, zmax=1, showscale=False,
                                  xaxis=_axis_ref("x", image_axis), yaxis=_axis_ref("y", image_axis),
                                  hovertemplate="pixel (%{y}, %{x}) = %{z:.2f}<extra></extra>"))

@@ -21,6 +21,18 @@ MAX_HEATMAP_STEPS = 300  # more probed steps than this are thinned evenly (the l
 HEALTHY_UPDATE_RATIO = 1e-3  # the usual rule of thumb for ‖Δw‖/‖w‖ per step
 
 
+def step_ticks(steps) -> dict:
+    """Whole-number ticks for a training-step axis (plotly would write 1.5, 2.5 for few steps)."""
+    steps = [int(s) for s in steps]
+    if not steps:
+        return {}
+    span = max(steps) - min(steps)
+    raw = max(span / 8, 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    dtick = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    return {"tickmode": "linear", "tick0": 0, "dtick": dtick}
+
+
 def _empty(fig: go.Figure, message: str) -> go.Figure:
     fig.add_annotation(text=message, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False, font={"size": 18})
     return fig
@@ -46,9 +58,12 @@ def heatmap_table(history: pd.DataFrame, layer: str) -> pd.DataFrame:
     centres = (edges[:-1] + edges[1:]) / 2
     out = []
     for step, lo, hi, counts in zip(rows["step"], rows["hist_lo"], rows["hist_hi"], rows["hist_counts"]):
+        # Spread each bin's count evenly over its width (interpolate the cumulative count),
+        # so a narrow step-0 histogram does not come out striped on the wider common grid.
         own = np.linspace(lo, hi, len(counts) + 1)
-        moved, _ = np.histogram((own[:-1] + own[1:]) / 2, bins=edges, weights=np.asarray(counts, float))
-        out.append(pd.DataFrame({"step": int(step), "bin_centre": centres, "count": moved.astype(int)}))
+        cumulative = np.concatenate([[0.0], np.cumsum(np.asarray(counts, float))])
+        moved = np.diff(np.interp(edges, own, cumulative))
+        out.append(pd.DataFrame({"step": int(step), "bin_centre": centres, "count": moved}))
     return pd.concat(out, ignore_index=True)
 
 
@@ -61,7 +76,7 @@ def histogram_heatmap(history: pd.DataFrame, layer: str) -> go.Figure:
     """
     table = heatmap_table(history, layer)
     fig = go.Figure()
-    title = f"{layer}: pre-activation histogram over training"
+    title = f"{layer}: histogram at every probed step"
     if table.empty:
         return style(_empty(fig, "no finite histograms for this layer yet"), title, height=430)
     grid = table.pivot(index="bin_centre", columns="step", values="count").sort_index()
@@ -70,14 +85,14 @@ def histogram_heatmap(history: pd.DataFrame, layer: str) -> go.Figure:
     ticks = [math.log10(1 + 10 ** k) for k in range(top + 1)]
     fig.add_trace(go.Heatmap(
         x=[int(s) for s in grid.columns], y=grid.index.tolist(), z=z.tolist(), colorscale="Viridis",
-        zmin=0.0, colorbar={"title": {"text": "count"}, "tickvals": ticks,
+        zmin=0.0, colorbar={"title": {"text": "count (log)"}, "tickvals": ticks,
                             "ticktext": [f"{10 ** k:,}" for k in range(top + 1)]},
-        customdata=grid.to_numpy(dtype=int).tolist(),
-        hovertemplate="step %{x}<br>value ≈ %{y:.3g}<br>%{customdata:,} values<extra></extra>",
+        customdata=grid.to_numpy(dtype=float).round().tolist(),
+        hovertemplate="step %{x}<br>value ≈ %{y:.3g}<br>≈ %{customdata:,.0f} values<extra></extra>",
     ))
-    fig.update_xaxes(title_text="training step")
+    fig.update_xaxes(title_text="training step", **step_ticks(grid.columns))
     fig.update_yaxes(title_text="pre-activation value")
-    return style(fig, title + " (colour: log count)", height=430)
+    return style(fig, title, height=430)
 
 
 # ------------------------------------------------------------------ gradients
@@ -113,18 +128,19 @@ def gradient_and_update_chart(history: pd.DataFrame) -> go.Figure:
                 name=layer, legendgroup=layer, showlegend=col == 1,
                 hovertemplate=f"{layer}<br>step %{{x}}: %{{y:.3g}}<extra></extra>",
             ), row=1, col=col)
-    fig.add_hrect(y0=HEALTHY_UPDATE_RATIO / 10 ** 0.5, y1=HEALTHY_UPDATE_RATIO * 10 ** 0.5, row=1, col=2,
+    band = (HEALTHY_UPDATE_RATIO / 10 ** 0.5, HEALTHY_UPDATE_RATIO * 10 ** 0.5)  # half a decade either side
+    fig.add_hrect(y0=band[0], y1=band[1], row=1, col=2,
                   fillcolor="#2ca02c", opacity=0.15, line_width=0)
     fig.add_hline(y=HEALTHY_UPDATE_RATIO, row=1, col=2, line={"color": "#2ca02c", "dash": "dash", "width": 2})
     # Annotations on a log axis take log10 of the value (add_hline's own label lands elsewhere).
     fig.add_annotation(text="≈1e-3 rule of thumb", xref="x2 domain", yref="y2", x=0.0, xanchor="left",
                        y=math.log10(HEALTHY_UPDATE_RATIO * 10 ** 0.5), yanchor="bottom", showarrow=False,
                        font={"size": 14, "color": "#1b7a1b"})
-    fig.update_xaxes(title_text="training step")
+    fig.update_xaxes(title_text="training step", **step_ticks(table["step"]))
     fig.update_yaxes(type="log")
     fig.update_yaxes(title_text="‖∇w‖ (log scale)", row=1, col=1, **log_ticks(table["grad_norm"]))
     fig.update_yaxes(title_text="‖Δw‖/‖w‖ (log scale)", row=1, col=2,
-                     **log_ticks([*table["update_ratio"], HEALTHY_UPDATE_RATIO / 10 ** 0.5, HEALTHY_UPDATE_RATIO * 10 ** 0.5]))
+                     **log_ticks([*table["update_ratio"], *band]))
     fig.update_annotations(font_size=SUBPLOT_TITLE_SIZE)
     return style(fig, title, height=440)
 
@@ -134,7 +150,8 @@ def loss_table(history: pd.DataFrame) -> pd.DataFrame:
     """One row per probed step: (step, loss, accuracy)."""
     if history.empty:
         return pd.DataFrame(columns=["step", "loss", "accuracy"])
-    return history[["step", "loss", "accuracy"]].drop_duplicates("step", keep="last").sort_values("step").reset_index(drop=True)
+    table = history[["step", "loss", "accuracy"]].drop_duplicates("step", keep="last")
+    return table.sort_values("step").reset_index(drop=True)
 
 
 def _histories(history) -> list[tuple[str, pd.DataFrame]]:
@@ -185,7 +202,8 @@ def loss_curve(history, chance_loss: float | None = None) -> go.Figure:
         fig.add_annotation(text=f"chance: ln C = {chance_loss:.3f}", xref="x domain", yref="y", x=1.0,
                            xanchor="right", y=math.log10(chance_loss), yanchor="bottom", showarrow=False,
                            font={"size": 14, "color": "#555555"})
-    fig.update_xaxes(title_text="training step")
+    all_steps = [step for _, frame in entries for step in loss_table(frame)["step"]]
+    fig.update_xaxes(title_text="training step", **step_ticks(all_steps))
     fig.update_yaxes(title_text="cross-entropy loss (log scale)", type="log", secondary_y=False, **log_ticks(shown))
     if single:
         fig.update_yaxes(title_text="batch accuracy (%)", range=[0, 100], secondary_y=True, showgrid=False,
@@ -194,11 +212,13 @@ def loss_curve(history, chance_loss: float | None = None) -> go.Figure:
     if notes:
         title += f"<br><sup>{'; '.join(notes)} (not drawn)</sup>"
     fig = style(fig, title, height=440)
-    fig.update_layout(legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 1.0, "xanchor": "right"})
+    fig.update_layout(legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0.0, "xanchor": "left"})
     return fig
 
 
 def histories_table(histories: Sequence[tuple[str, pd.DataFrame]] | dict) -> pd.DataFrame:
     """Several runs' loss tables stacked, with a ``label`` column (CSV for the comparison chart)."""
     frames = [loss_table(frame).assign(label=label) for label, frame in _histories(histories)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["step", "loss", "accuracy", "label"])
+    if not frames:
+        return pd.DataFrame(columns=["step", "loss", "accuracy", "label"])
+    return pd.concat(frames, ignore_index=True)

@@ -128,18 +128,21 @@ def show_findings(run: Run) -> None:
 def show_metrics(run: Run, snapshot) -> None:
     step_col, loss_col, acc_col, prob_col = st.columns(4)
     step_col.metric("Training step", f"{run.step_count:,}")
-    loss_col.metric("Loss (last probed batch)", f"{snapshot.loss:.4g}" if math.isfinite(snapshot.loss) else "non-finite")
+    loss = f"{snapshot.loss:.4g}" if math.isfinite(snapshot.loss) else "non-finite"
+    loss_col.metric("Loss (last probed batch)", loss)
     acc_col.metric("Batch accuracy", f"{snapshot.accuracy:.0%}")
     prob = snapshot.softmax.get("max_prob_mean", math.nan)
     prob_col.metric("Mean top softmax probability", f"{prob:.2f}" if math.isfinite(prob) else "non-finite",
-                    help=f"1.00 = certain about everything; 1/{run.classes} = {1 / run.classes:.2f} = guessing uniformly")
+                    help=f"1.00 = certain about everything; 1/{run.classes} = {1 / run.classes:.2f} = "
+                         "guessing uniformly")
 
 
 def histogram_section(run: Run, snapshot) -> None:
     st.subheader("Pre-activation histograms, layer by layer")
     post_col, shared_col, log_col = st.columns(3)
     post = post_col.toggle("Post-activation view", key=state.widget(PAGE, "post_activation"),
-                           help="What the next layer receives: ReLU moves all mass ≤ 0 to 0; sigmoid squashes to (0, 1).")
+                           help="What the next layer receives: ReLU moves all mass ≤ 0 to 0; "
+                                "sigmoid squashes to (0, 1).")
     shared = shared_col.toggle("Shared x axis", key=state.widget(PAGE, "shared_x"),
                                help="One value scale for all layers: growth with depth becomes visible.")
     log_counts = log_col.toggle("Log-scaled counts", key=state.widget(PAGE, "log_counts"),
@@ -157,10 +160,10 @@ def spread_and_loss_section(run: Run, snapshot, history) -> None:
         initial = run.initial_snapshot()
         entries = [("step 0", initial)] + ([(f"step {snapshot.step}", snapshot)] if snapshot is not initial else [])
         predicted = predicted_std_at_init(run)
-        figure = layer_figures.std_per_layer(entries, predicted, predicted_label="theory at step 0: Var = fan-in·Var[w]·E[x²]")
+        figure = layer_figures.std_per_layer(entries, predicted, predicted_label="theory (step 0)")
         st.plotly_chart(figure, key=state.widget(PAGE, "chart_std"), config=PLOT_CONFIG)
-        st.caption("Std of each layer's pre-activation (log scale), measured at step 0 and now, and what the "
-                   "variance rule predicts (dashed): a line that climbs or falls a decade per layer is trouble.")
+        st.caption("Std of each layer's pre-activation (log scale) at step 0 and now; dashed: the variance rule "
+                   "Var = fan-in·Var[w]·E[x²] at step 0. A line that climbs or falls a decade per layer is trouble.")
         csv_button("Std data", lambda: layer_figures.std_table(entries, predicted), "std_per_layer.csv", "csv_std")
     with loss_col:
         st.plotly_chart(curve_figures.loss_curve(history, chance_loss=math.log(run.classes)),
@@ -171,25 +174,24 @@ def spread_and_loss_section(run: Run, snapshot, history) -> None:
 
 
 def over_time_section(run: Run, history) -> None:
-    heat_col, grad_col = st.columns(2)
-    with heat_col:
-        names = [p.name for p in run.probed.points]
-        key = state.widget(PAGE, "heatmap_layer")
-        if state.get(key) not in names:  # a new run may have other layer names
-            state.put(key, names[-2] if len(names) > 1 else names[0])
-        layer = st.selectbox("Layer for the heatmap", names, key=key)
-        st.plotly_chart(curve_figures.histogram_heatmap(history, layer), key=state.widget(PAGE, "chart_heatmap"),
-                        config=PLOT_CONFIG)
-        st.caption("One column per probed step: the band's height is the spread of this layer's values. "
-                   "A widening band is growing activations; a band collapsing to 0 is a layer going quiet.")
-        csv_button("Heatmap data", lambda: curve_figures.heatmap_table(history, layer), f"heatmap_{layer}.csv",
-                   "csv_heatmap")
-    with grad_col:
-        st.plotly_chart(curve_figures.gradient_and_update_chart(history), key=state.widget(PAGE, "chart_gradients"),
-                        config=PLOT_CONFIG)
-        st.caption("Gradient norm and update/weight ratio per layer (log scale). Updates far above the green "
-                   "1e-3 band mean the learning rate is too big for that layer; far below, it barely moves.")
-        csv_button("Gradient data", lambda: curve_figures.gradient_table(history), "gradients.csv", "csv_gradients")
+    # Full width: two log panels and a legend need the room to stay legible on a projector.
+    st.subheader("Over the training steps")
+    st.plotly_chart(curve_figures.gradient_and_update_chart(history), key=state.widget(PAGE, "chart_gradients"),
+                    config=PLOT_CONFIG)
+    st.caption("Gradient norm and update/weight ratio per layer (log scale). Updates far above the green "
+               "1e-3 band mean the learning rate is too big for that layer; far below, it barely moves.")
+    csv_button("Gradient data", lambda: curve_figures.gradient_table(history), "gradients.csv", "csv_gradients")
+    names = [p.name for p in run.probed.points]
+    key = state.widget(PAGE, "heatmap_layer")
+    if state.get(key) not in names:  # a new run may have other layer names
+        state.put(key, names[-2] if len(names) > 1 else names[0])
+    layer = st.selectbox("Layer for the heatmap", names, key=key)
+    st.plotly_chart(curve_figures.histogram_heatmap(history, layer), key=state.widget(PAGE, "chart_heatmap"),
+                    config=PLOT_CONFIG)
+    st.caption("One column per probed step: the band's height is the spread of this layer's values. "
+               "A widening band is growing activations; a band collapsing to 0 is a layer going quiet.")
+    csv_button("Heatmap data", lambda: curve_figures.heatmap_table(history, layer), f"heatmap_{layer}.csv",
+               "csv_heatmap")
 
 
 def live_view() -> None:
@@ -241,7 +243,8 @@ state.ensure_default(state.widget(PAGE, "train_steps"), 50)
 steps_col, train_col, step_col, pause_col, reset_col = st.columns([1.4, 1, 1, 1, 1], vertical_alignment="bottom")
 n_steps = steps_col.number_input("Steps per Train", min_value=1, max_value=MAX_TRAIN_STEPS, step=10,
                                  key=state.widget(PAGE, "train_steps"))
-train = train_col.button(f"Train {n_steps}", icon=":material/play_arrow:", type="primary", key=state.widget(PAGE, "train"), width="stretch")
+train = train_col.button(f"Train {n_steps}", icon=":material/play_arrow:", type="primary",
+                         key=state.widget(PAGE, "train"), width="stretch")
 step = step_col.button("Step", icon=":material/skip_next:", key=state.widget(PAGE, "step"), width="stretch")
 pause = pause_col.button("Pause", icon=":material/pause:", key=state.widget(PAGE, "pause"), width="stretch",
                          help="Stop the live training after the current tick; Train continues from here.")

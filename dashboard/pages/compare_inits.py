@@ -92,7 +92,8 @@ def show_findings(runs: dict[str, Run]) -> None:
             for finding in findings:
                 show = {"error": st.error, "warning": st.warning}.get(finding.severity, st.info)
                 where = f"{finding.layer}: " if finding.layer else ""
-                show(f"{where}{finding.message}", icon=widgets.SEVERITY_ICONS.get(finding.severity, widgets.SEVERITY_ICONS["info"]))
+                icon = widgets.SEVERITY_ICONS.get(finding.severity, widgets.SEVERITY_ICONS["info"])
+                show(f"{where}{finding.message}", icon=icon)
 
 
 def csv_button(label: str, make_frame, file_name: str, key: str) -> None:
@@ -126,9 +127,11 @@ state.ensure_default(state.widget(PAGE, "steps"), 20)
 steps_col, compare_col, train_col = st.columns([1.4, 1.4, 1.4], vertical_alignment="bottom")
 steps = steps_col.number_input("Steps to train each", min_value=1, max_value=MAX_COMPARE_STEPS, step=5,
                                key=state.widget(PAGE, "steps"))
-rebuild = compare_col.button("Compare at initialization", icon=":material/restart_alt:", key=state.widget(PAGE, "rebuild"), width="stretch",
+rebuild = compare_col.button("Compare at initialization", icon=":material/restart_alt:",
+                             key=state.widget(PAGE, "rebuild"), width="stretch",
                              help="Build every network again from the sidebar settings.")
-train = train_col.button(f"Train all {steps} steps", icon=":material/play_arrow:", type="primary", key=state.widget(PAGE, "train"),
+train = train_col.button(f"Train all {steps} steps", icon=":material/play_arrow:", type="primary",
+                         key=state.widget(PAGE, "train"),
                          width="stretch", help="Same optimizer, learning rate and batches for every initializer.")
 
 if settings_error is not None:
@@ -211,5 +214,6 @@ st.plotly_chart(layer_figures.comparison_histogram_grid(snapshots, post_activati
 st.caption("One column per initializer, one row per layer. Each panel has its own x range: compare the σ in the "
            "panel titles down a column to see growth or shrinkage with depth.")
 csv_button("Histogram data",
-           lambda: pd.concat([layer_figures.histogram_table(s, post).assign(initializer=i) for i, s in snapshots.items()]),
+           lambda: pd.concat([layer_figures.histogram_table(snap, post).assign(initializer=init)
+                              for init, snap in snapshots.items()]),
            "compare_histograms.csv", "csv_hist")

@@ -56,14 +56,20 @@ def chosen_image(run) -> tuple[np.ndarray, str] | None:
     source = st.radio("Input", sources, horizontal=True, key=state.widget(PAGE, "source"))
     if source == "a test image":
         size = run.dataset.size("test")
-        index = int(st.number_input(f"Test image (0–{size - 1})", 0, size - 1, 0, step=1,
-                                    key=state.widget(PAGE, "test_index")))
+        index = int(st.columns([1, 3])[0].number_input(f"Test image (0–{size - 1})", 0, size - 1, 0, step=1,
+                                                       key=state.widget(PAGE, "test_index")))
         label = run.dataset.class_names[int(run.dataset.y_test[index])]
         return run.dataset.images("test", np.array([index]))[0], f"test image #{index} (a {label})"
     if source == "draw a digit":
-        st.caption("Draw one digit with the mouse, big and centred, white on black like MNIST.")
+        hint_col, clear_col = st.columns([3, 1], vertical_alignment="center")
+        hint_col.caption("Draw one digit with the mouse, big and centred, white on black like MNIST.")
+        version = state.get(state.CANVAS_VERSION, 0)
+        if clear_col.button("Clear the drawing", key=state.widget(PAGE, "clear_canvas")):
+            version += 1  # a fresh key gives a fresh, empty canvas
+            state.put(state.CANVAS_VERSION, version)
         canvas = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000", height=240, width=240,
-                           drawing_mode="freedraw", return_image_data=True, key=state.widget(PAGE, "canvas"))
+                           drawing_mode="freedraw", return_image_data=True,
+                           key=state.widget(PAGE, f"canvas{version}"))
         pixels = canvas.image_data
         if pixels is None or np.asarray(pixels)[..., :3].max() < 30:
             st.info("The canvas is empty: draw a digit to see its feature maps.")
@@ -133,7 +139,7 @@ else:
         tiles, labels = fm.kernel_tiles(kernel), [f"f{k}" for k in range(cout)]
         title = f"{deep}: {cout} filters, {kh}×{kw} weights averaged over {cin} input maps, {now}"
         what = f"filters (of {cout})"
-    st.plotly_chart(filter_figures.kernel_grid_figure(tiles, labels, title, max_columns=16), key="deep_kernels")
+    st.plotly_chart(filter_figures.kernel_grid_figure(tiles, labels, title), key="deep_kernels")
     note = f" Showing the first {filter_figures.MAX_TILES} {what}." if len(tiles) > filter_figures.MAX_TILES else ""
     st.caption("A deeper filter combines the previous layer's maps: each tile is how strongly it weighs one input map. "
                "All-white tiles are input maps it ignores." + note)
@@ -143,12 +149,15 @@ else:
 # --- feature maps of one image
 st.subheader("Feature maps of one image")
 picked = chosen_image(run)
-layer_col, mode_col = st.columns([2, 4])
+layer_col, mode_col, scale_col = st.columns([2, 3, 2], vertical_alignment="bottom")
 layer = layer_col.selectbox("Conv layer", layers, key=state.widget(PAGE, "map_layer"))
 activation = fm.activation_name(run.model, layer)
 mode = mode_col.radio("Values", ["pre-activation (conv + bias)", f"after the {activation}"], horizontal=True,
                       key=state.widget(PAGE, "map_mode"))
 pre_activation = mode.startswith("pre")
+shared_scale = scale_col.checkbox("One colour range for all maps", key=state.widget(PAGE, "shared_scale"),
+                                  help="On: compare how strongly the maps respond. Off: each map on its own range, "
+                                       "so weak maps still show their pattern.")
 if picked is not None:
     image, described = picked
     maps = fm.feature_maps(run.model, layer, image, pre_activation=pre_activation)
@@ -164,11 +173,14 @@ if picked is not None:
         values = "pre-activation" if pre_activation else f"after {activation}"
         st.plotly_chart(filter_figures.feature_map_grid_figure(
             maps, f"{layer}: {min(MAX_MAPS, maps.shape[-1])} of {maps.shape[-1]} feature maps "
-                  f"({maps.shape[0]}×{maps.shape[1]}, {values}), {now}", pre_activation, limit=MAX_MAPS),
+                  f"({maps.shape[0]}×{maps.shape[1]}, {values}), {now}", pre_activation, limit=MAX_MAPS,
+            shared_scale=shared_scale),
             key="feature_maps")
     st.caption(("Pre-activation maps are signed: red where the kernel matches the image, blue where it is opposed. "
                 if pre_activation else
                 f"After the {activation} only the positive responses remain; an all-dark map is a filter silent here. ")
+               + ("All maps share one colour range. " if shared_scale else
+                  "Each map has its own colour range (tick the box to compare strengths). ")
                + (f"Showing the first {MAX_MAPS} of {maps.shape[-1]} maps." if maps.shape[-1] > MAX_MAPS else ""))
     st.download_button(f"Download {layer} feature maps (CSV)", maps_csv(maps), f"{layer}_maps_step{run.step_count}.csv",
                        "text/csv", key=state.widget(PAGE, "csv_maps"))

@@ -20,6 +20,7 @@ from dashboard.run_picker import run_to_inspect, train_more_button, when  # noqa
 
 PAGE = "logits"
 GALLERY_SIZE = 12
+GALLERY_PIXELS = 56  # at most this many pixels a side per gallery image
 SMALL_INPUT_VALUES = 32 * 32 * 3
 
 st.title("🎯 Logits & softmax")
@@ -142,6 +143,8 @@ if len(picked) == 0:
 else:
     test_index = np.flatnonzero(keep)[picked]
     images = run.dataset.x_test[test_index].astype(np.float32) / 255.0  # native pixels, as a person sees them
+    stride = max(1, images.shape[1] // GALLERY_PIXELS)  # big synthetic images: thin out what goes to the browser
+    images = images[:, ::stride, ::stride]
     st.plotly_chart(logit_figures.softmax_gallery_figure(images, probabilities[picked], labels[keep][picked],
                                                          test_index.tolist(), names, now), key="gallery")
     st.caption("Each bar chart is one image's softmax. Uniform: all bars at 1/classes. Saturated: one bar at 1, "

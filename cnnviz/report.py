@@ -1,0 +1,192 @@
+"""A run as ONE self-contained HTML file: config, findings, histograms, theory, loss.
+
+:func:`build_report` returns the HTML as a string (the dashboard offers it as a
+download; ``python -m cnnviz report --out run.html`` writes it). plotly.js is
+inlined once, at the first figure, so the file works offline and by e-mail; every
+other figure reuses it. Figures come from :mod:`cnnviz.figures` and never see NaN:
+only finite snapshots are drawn, and a halted run says where it stopped instead.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from datetime import datetime, timezone
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from cnnviz import __version__
+from cnnviz.diagnose import diagnose_run
+from cnnviz.figures.activations import comparison_histogram_grid, std_per_layer
+from cnnviz.figures.training_curves import gradient_and_update_chart, loss_curve
+from cnnviz.history import plottable
+from cnnviz.theory import std_table_for_run
+
+SEVERITY_COLOURS = {"error": "#b71c1c", "warning": "#e65100", "info": "#1565c0"}
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1200px; margin: 2em auto;
+       padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { font-size: 1.7em; margin-bottom: 0.2em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.95em; }
+th, td { border: 1px solid #ddd; padding: 0.3em 0.7em; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.finding { border-left: 6px solid; padding: 0.4em 0.8em; margin: 0.5em 0; background: #fafafa; }
+.severity { font-weight: bold; text-transform: uppercase; font-size: 0.85em; }
+.caption { color: #555; font-style: italic; margin: 0.2em 0 1.2em; }
+.muted { color: #666; }
+"""
+
+
+def build_report(run, test_images: int = 0) -> str:
+    """The whole report for ``run`` as an HTML string (nothing is written to disk).
+
+    ``test_images`` > 0 also evaluates the model on that many test images. A run
+    with no snapshot yet is probed at initialization first (recorded in the run).
+    """
+    run.initial_snapshot()
+    finite = [s for s in run.snapshots if s.finite]
+    first, last = (finite[0], finite[-1]) if finite else (None, None)
+    parts = [_header(run), _summary(run, test_images), _findings(run)]
+    figures = _figures(run, first, last)
+    for index, (heading, figure, caption) in enumerate(figures):
+        parts.append(f"<h2>{html.escape(heading)}</h2>")
+        parts.append(figure.to_html(full_html=False, include_plotlyjs=index == 0, include_mathjax=False,
+                                    config={"displaylogo": False, "responsive": True}))
+        parts.append(f'<p class="caption">{html.escape(caption)}</p>')
+        if heading.startswith("Spread"):
+            parts.append(_theory_table(run, first))
+    if not figures:
+        parts.append("<p>No finite snapshot to draw: the network produced NaN/Inf from the start.</p>")
+    parts.append(f'<p class="muted">cnnviz {__version__} · generated '
+                 f'{datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}</p>')
+    body = "\n".join(parts)
+    title = html.escape(f"cnnviz report: {run.config.arch} / {run.config.init} / {run.config.optimizer}")
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>\n'
+            f"<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+
+
+def _header(run) -> str:
+    cfg = run.config
+    rows = [("architecture", cfg.arch), ("initializer", cfg.init), ("optimizer", cfg.optimizer),
+            ("learning rate", f"{cfg.lr:g}"), ("dataset", cfg.dataset), ("input shape", "×".join(map(str, run.dataset.shape))),
+            ("classes", run.classes), ("batch size", cfg.batch_size), ("seed", cfg.seed),
+            ("probe every", f"{cfg.probe_every} step(s)"), ("histogram bins", cfg.bins)]
+    if run.dataset.adaptation():
+        rows.append(("input adaptation", run.dataset.adaptation()))
+    return (f"<h1>cnnviz report — {html.escape(cfg.arch)}</h1>\n"
+            f'<p class="muted">{html.escape(cfg.init)} initialization, {html.escape(cfg.optimizer)} at lr {cfg.lr:g}, '
+            f"{run.step_count} training steps</p>\n<h2>Configuration</h2>\n" + _table(rows, ("setting", "value")))
+
+
+def _summary(run, test_images: int) -> str:
+    rows = [("training steps applied", run.step_count)]
+    if run.last_loss is not None:
+        rows.append(("last training loss", f"{run.last_loss:.4g}"))
+    latest = next((s for s in reversed(run.snapshots) if s.finite), None)
+    if latest is not None:
+        rows.append((f"batch accuracy (step {latest.step})", f"{latest.accuracy:.1%}"))
+    rows.append(("chance loss ln C", f"{math.log(run.classes):.4f}"))
+    if test_images and run.halted is None:
+        result = run.evaluate("test", limit=test_images)
+        rows.append((f"test accuracy ({result['examples']:,} images)", f"{result['accuracy']:.1%}"))
+        rows.append(("test loss", f"{result['loss']:.4g}"))
+    if run.halted is not None:
+        rows.append(("halted", run.halted.message()))
+    return "<h2>Outcome</h2>\n" + _table(rows, ("", ""))
+
+
+def _findings(run) -> str:
+    findings = diagnose_run(run)
+    if not findings:
+        return "<h2>Findings</h2>\n<p>No problems found: activations, softmax, gradients and update sizes look healthy.</p>"
+    items = []
+    for f in findings:
+        colour = SEVERITY_COLOURS.get(f.severity, "#333")
+        where = f" · {html.escape(f.layer)}" if f.layer else ""
+        suggestion = f"<br>→ {html.escape(f.suggestion)}" if f.suggestion else ""
+        items.append(f'<div class="finding" style="border-color:{colour}">'
+                     f'<span class="severity" style="color:{colour}">{f.severity}</span> '
+                     f"<code>{f.kind}</code>{where} · step {f.step}<br>{html.escape(f.message)}{suggestion}</div>")
+    return "<h2>Findings</h2>\n" + "\n".join(items)
+
+
+def _figures(run, first, last) -> list[tuple[str, go.Figure, str]]:
+    if first is None:
+        return []
+    figures = []
+    snapshots = {f"step {first.step}": first}
+    if last is not first:
+        snapshots[f"step {last.step}"] = last
+    grid = comparison_histogram_grid(snapshots, log_counts=True)
+    grid.update_layout(title_text=f"Pre-activation histograms per layer: step {first.step} (left) vs step {last.step} (right)"
+                       if last is not first else f"Pre-activation histograms per layer at step {first.step}")
+    figures.append(("Histograms: first and last probed step", grid,
+                    "Each row is a layer. Look for widths that grow or shrink by decades from row to row "
+                    "(exploding or vanishing signal) and for how training reshaped each layer."))
+    predicted = std_table_for_run(run, first)
+    entries = [(f"step {first.step}", first)] + ([(f"step {last.step}", last)] if last is not first else [])
+    figures.append(("Spread per layer: measured vs predicted", std_per_layer(
+        entries, dict(zip(predicted["layer"], predicted["predicted"])), title="Pre-activation std per layer",
+        predicted_label=f"variance rule at step {first.step}"),
+        "The dashed line is √(fan_in·Var[w]·E[x²]) chained from each layer's measured input; where the "
+        "measured line follows it, the initializer explains the scale. Max pooling pushes the measured value "
+        "up to ~1.4x after the pools."))
+    if run.losses:
+        figures.append(("Loss", loss_curve(_loss_frame(run), chance_loss=math.log(run.classes)),
+                        "Training loss of every applied step (log scale); the grey line is guessing uniformly. "
+                        "A loss stuck on it learns nothing; one far above it comes from exploding logits."))
+    history = plottable(run.history())
+    if history["grad_norm"].notna().any():
+        figures.append(("Gradients and update sizes", gradient_and_update_chart(history),
+                        "Gradient norms far apart between layers mean the input side learns much slower or faster; "
+                        "update/weight ratios far outside the green band (~1e-3) mean the learning rate is off."))
+    return figures
+
+
+def _loss_frame(run) -> pd.DataFrame:
+    """Per-step losses (all applied steps) with the batch accuracy of probed steps."""
+    frame = pd.DataFrame({"step": range(1, len(run.losses) + 1), "loss": run.losses})
+    accuracy = {s.step: s.accuracy for s in run.snapshots if s.finite and s.trained and s.applied}
+    frame["accuracy"] = [accuracy.get(step, math.nan) for step in frame["step"]]
+    return frame
+
+
+def _theory_table(run, first) -> str:
+    table = std_table_for_run(run, first)
+    rows = [(r.layer, r.fan_in, _num(r.weight_var), r.input_from, _num(r.measured), _num(r.predicted),
+             _num(r.ratio), r.note) for r in table.itertuples()]
+    return _table(rows, ("layer", "fan-in", "Var[w]", "input", "measured std", "predicted std",
+                         "measured / predicted", "note"))
+
+
+def _num(value) -> str:
+    if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "—"
+    return f"{value:.3g}"
+
+
+def _table(rows, headers) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers) if any(headers) else ""
+    body = []
+    for row in rows:
+        cells = []
+        for cell in row:
+            numeric = isinstance(cell, (int, float)) and not isinstance(cell, bool)
+            text = f"{cell:,}" if isinstance(cell, int) and not isinstance(cell, bool) else str(cell)
+            cells.append(f'<td class="num">{html.escape(text)}</td>' if numeric else f"<td>{html.escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table>{'<tr>' + head + '</tr>' if head else ''}{''.join(body)}</table>"
+
+
+def write_report(run, path, test_images: int = 0) -> None:
+    """Write :func:`build_report` to ``path`` (UTF-8)."""
+    from pathlib import Path
+
+    from cnnviz.errors import UserError
+
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise UserError(f"cannot write the report to {target}: folder {target.parent} does not exist")
+    target.write_text(build_report(run, test_images), encoding="utf-8")

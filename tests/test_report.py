@@ -1,0 +1,84 @@
+"""The HTML report: one offline file with config, findings, histograms, theory and loss; never NaN."""
+
+import json
+import re
+
+import pytest
+
+from cnnviz.cli import main
+from cnnviz.config import RunConfig
+from cnnviz.report import build_report
+from cnnviz.training import Run
+
+PLOT_CALL = re.compile(r'Plotly\.newPlot\(\s*"[^"]+",\s*(\[.*?\]),\s*(\{.*?\}),\s*\{', re.S)
+
+
+@pytest.fixture(scope="module")
+def normal_run():
+    run = Run(RunConfig(arch="ltfn_convnet", init="normal", optimizer="adam", batch_size=16, seed=0))
+    run.train(3)
+    return run
+
+
+@pytest.fixture(scope="module")
+def report(normal_run):
+    return build_report(normal_run)
+
+
+def figure_data(html):
+    return [json.loads(data) for data, _ in PLOT_CALL.findall(html)]
+
+
+def test_report_is_one_offline_html_file(report):
+    assert report.startswith("<!DOCTYPE html>") and report.rstrip().endswith("</html>")
+    assert report.count("plotly.js v") == 1  # the library inlined exactly once
+    assert not re.search(r'<script[^>]+src=|<link[^>]+href="http', report)  # nothing fetched from the network
+
+
+def test_report_shows_config_findings_and_every_section(report):
+    for text in ("ltfn_convnet", "normal", "adam", "batch size", "exploding_activations", "saturated_softmax",
+                 "Histograms: first and last probed step", "measured vs predicted", "Loss",
+                 "Gradients and update sizes", "predicted std"):
+        assert text in report, text
+
+
+def test_report_figures_hold_first_and_last_step_histograms_and_the_loss_curve(report, normal_run):
+    figures = figure_data(report)
+    assert len(figures) == 4
+    histogram_names = {trace["name"] for trace in figures[0]}
+    assert {"step 0 · conv1", f"step {normal_run.latest.step} · conv4"} <= histogram_names
+    std_traces = {trace["name"] for trace in figures[1]}
+    assert any("variance rule" in name for name in std_traces)
+    loss = next(trace for trace in figures[2] if trace["name"] == "loss")
+    assert loss["y"] == pytest.approx(normal_run.losses)
+
+
+def test_report_never_hands_nan_to_plotly(report):
+    for data, layout in PLOT_CALL.findall(report):
+        assert "NaN" not in data and "Infinity" not in data
+
+
+def test_halted_run_report_says_where_it_stopped_without_nan():
+    run = Run(RunConfig(arch="ltfn_mlp", init="he-normal", optimizer="sgd", lr=1e6, batch_size=8, seed=0))
+    run.train(6)
+    assert run.halted is not None
+    html = build_report(run)
+    assert "non_finite" in html and f"step {run.halted.step}" in html
+    for data, _ in PLOT_CALL.findall(html):
+        assert "NaN" not in data and "Infinity" not in data
+
+
+def test_report_command_writes_the_file(tmp_path, capsys):
+    out = tmp_path / "run.html"
+    code = main(["report", "--arch", "softmax_regression", "--init", "zeros", "--steps", "0", "--batch-size", "8",
+                 "--test-images", "200", "--out", str(out)])
+    stdout, stderr = capsys.readouterr()
+    assert code == 0 and str(out) in stdout
+    html = out.read_text(encoding="utf-8")
+    assert "test accuracy (200 images)" in html and "uniform_softmax" in html
+
+
+def test_report_command_refuses_a_non_html_name(tmp_path, capsys):
+    code = main(["report", "--steps", "0", "--out", str(tmp_path / "run.pdf")])
+    _, err = capsys.readouterr()
+    assert code == 2 and ".html" in err and err.count("\n") == 1
