@@ -18,6 +18,11 @@ separately: the browser caches them after the first load.
 
     python bench/bench_chart_payload.py                       # target <= 300 KB per page
     python bench/bench_chart_payload.py --steps 3 --train-steps 50 --pages logits,filters,compare
+    python bench/bench_chart_payload.py --growth-only --growth 1,100,400   # redraw size vs history length
+
+The growth table sizes one Activations redraw after 1..400 probed steps by building
+the page's five figures in-process (``plotly.io.to_json``, what ``st.plotly_chart``
+sends): the curves and the heatmap grow with the history, the histograms do not.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _server import (MAIN_CHART, DashboardServer, exception_count, launch_chromium, page_button,  # noqa: E402
+from _server import (MAIN_CHART, ROOT, DashboardServer, exception_count, launch_chromium, page_button,  # noqa: E402
                      step_count, wait_for_step, wait_idle)
 
 TARGET_KB = 300
@@ -163,6 +168,71 @@ def other_page_window(browser, server, path: str) -> Window:
         context.close()
 
 
+def activations_page_figures(run) -> dict:
+    """The five figures the Activations page draws for ``run``, built with the page's own arguments.
+
+    Mirrors ``live_view`` in dashboard/pages/activations.py (default toggles; heatmap of
+    the last hidden layer): keep the two in step when the page changes.
+    """
+    import math
+
+    from cnnviz import theory
+    from cnnviz.figures import activations as layer_figures
+    from cnnviz.figures import training_curves as curve_figures
+
+    snapshot, initial, history = run.latest, run.initial_snapshot(), run.history()
+    entries = [("step 0", initial)] + ([(f"step {snapshot.step}", snapshot)] if snapshot is not initial else [])
+    table = theory.std_table_for_run(run)
+    names = [p.name for p in run.probed.points]
+    return {
+        "histograms": layer_figures.histogram_grid(snapshot),
+        "std per layer": layer_figures.std_per_layer(entries, dict(zip(table["layer"], table["predicted"])),
+                                                     predicted_label="theory (step 0)"),
+        "loss": curve_figures.loss_curve(history, chance_loss=math.log(run.classes)),
+        "gradients": curve_figures.gradient_and_update_chart(history),
+        "heatmap": curve_figures.histogram_heatmap(history, names[-2] if len(names) > 1 else names[0]),
+    }
+
+
+def history_growth(repo_root: Path, lengths: list[int], arch: str, batch_size: int) -> list[dict]:
+    """Chart JSON of one Activations redraw after each number of probed steps (no browser).
+
+    Uses what ``st.plotly_chart`` sends, ``plotly.io.to_json(figure, validate=False)``.
+    The batch size does not change the payload (histograms arrive binned); a small one
+    keeps the training quick.
+    """
+    import plotly.io as pio
+
+    sys.path.insert(0, str(repo_root))  # the tree the served app came from (a copy with a fix, say)
+    from cnnviz.config import RunConfig
+    from cnnviz.training import Run
+
+    run = Run(RunConfig(arch=arch, batch_size=batch_size, probe_every=1))
+    run.initial_snapshot()
+    rows = []
+    for target in sorted(lengths):
+        while run.step_count < target and run.halted is None:
+            run.step()
+        sizes = {name: len(pio.to_json(figure, validate=False).encode())
+                 for name, figure in activations_page_figures(run).items()}
+        rows.append({"steps": run.step_count, **sizes, "total": sum(sizes.values())})
+    return rows
+
+
+def print_growth(rows: list[dict], arch: str) -> None:
+    names = [k for k in rows[0] if k not in ("steps", "total")]
+    print(f"\nActivations page chart JSON after N probed steps ({arch}, probe every step), KB:")
+    print("| N | " + " | ".join(names) + " | total |")
+    print("| --- |" + " --- |" * (len(names) + 1))
+    for r in rows:
+        print(f"| {r['steps']} | " + " | ".join(kb(r[n]) for n in names) + f" | {kb(r['total'])} |")
+    if len(rows) >= 2 and rows[-1]["steps"] > rows[0]["steps"]:
+        slope = (rows[-1]["total"] - rows[0]["total"]) / (rows[-1]["steps"] - rows[0]["steps"])
+        crossing = rows[0]["steps"] + (TARGET_KB * 1000 - rows[0]["total"]) / slope if slope > 0 else float("inf")
+        print(f"Growth {slope / 1000:.2f} KB per probed step: one redraw passes {TARGET_KB} KB after about "
+              f"{crossing:.0f} probed steps.")
+
+
 def kb(value: float) -> str:
     return f"{value / 1000:.1f}"
 
@@ -188,7 +258,15 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, default=50, help="live training steps (0: skip)")
     parser.add_argument("--pages", default=",".join(OTHER_PAGES), help="other pages to open, comma separated")
     parser.add_argument("--app", default="dashboard/app.py", help="the Streamlit entry script")
+    parser.add_argument("--growth", default="1,50,100,200,400",
+                        help="probed-step counts at which to size one Activations redraw without a browser ('' skips)")
+    parser.add_argument("--growth-only", action="store_true", help="only the history-growth table")
     args = parser.parse_args()
+    growth = sorted({int(v) for v in args.growth.split(",") if v})
+    repo_root = (ROOT / args.app).resolve().parents[1]
+    if args.growth_only:
+        print_growth(history_growth(repo_root, growth, "ltfn_convnet", batch_size=8), "ltfn_convnet")
+        return
 
     from playwright.sync_api import sync_playwright
 
@@ -221,6 +299,8 @@ def main() -> None:
     worst = max((r["total"] for r in rows if "(live)" not in r["label"]), default=0)
     verdict = "meets" if worst <= TARGET_KB * 1000 else f"misses by {worst / (TARGET_KB * 1000) - 1:.0%}"
     print(f"Largest single page render: {kb(worst)} KB; target <= {TARGET_KB} KB: {verdict}")
+    if growth:  # after the server has stopped: this process imports TensorFlow only now
+        print_growth(history_growth(repo_root, growth, "ltfn_convnet", batch_size=8), "ltfn_convnet")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ TARGET_RATIO = 2.5
 QUIET_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CNNVIZ_OFFLINE": "1"}
 POLL_S = 0.05
 FIRST_CHART_TIMEOUT_S = 240
+IDLE_BEFORE_STEP_S = 5.0  # the page's script must sit finished this long, chart-less, before Step is pressed
 PROGRESS_JS = """() => ({
   title: !!document.querySelector('[data-testid="stMain"] h1'),
   chart: [...document.querySelectorAll('%s')].some(e => e.getBoundingClientRect().height > 0),
@@ -67,7 +68,7 @@ def time_first_chart(browser, url_path: str, app: str) -> dict:
             stamps["health"] = server.healthy - server.started
             page.goto(server.url(url_path), wait_until="domcontentloaded", timeout=60_000)
             stamps["html"] = since_launch()
-            pressed_step = False
+            pressed_step, idle_since = False, None
             while since_launch() < FIRST_CHART_TIMEOUT_S:
                 seen = page.evaluate(PROGRESS_JS)
                 if seen["title"] and "title" not in stamps:
@@ -75,8 +76,10 @@ def time_first_chart(browser, url_path: str, app: str) -> dict:
                 if seen["chart"]:
                     stamps["first_chart"] = since_launch()
                     break
-                if seen["idle"] and "title" in stamps and not pressed_step and exception_count(page) == 0:
-                    page_button(page, "Step").click()  # this page version draws nothing before a step
+                idle_since = (idle_since or since_launch()) if seen["idle"] and "title" in stamps else None
+                if idle_since is not None and since_launch() - idle_since > IDLE_BEFORE_STEP_S and not pressed_step \
+                        and exception_count(page) == 0:
+                    page_button(page, "Step").click()  # a page version that draws nothing before a step
                     pressed_step = True
                 time.sleep(POLL_S)
             stamps["pressed_step"] = pressed_step

@@ -55,20 +55,28 @@ def attach(run, fresh_model, optimizer_spec, probed=None, pooled: bool = True) -
     this run's learning rate, or becomes a new core with a new optimizer for
     ``optimizer_spec``. (Creating a Keras optimizer costs ~0.8 MiB of native memory
     that is never returned, so pooled cores keep theirs.)
+
+    A Run whose model was passed in is pooled only if it sets ``run.core_key`` (the
+    model's structure, see :mod:`cnnviz.user_models`) before ``Run.__init__``; it may
+    also set ``run.core_keep``, an object that travels with the core (for a user's
+    model: the probe that owns the core's model), and gets back the core's.
     """
     from cnnviz.optimizers import make_optimizer, validate_learning_rate
     from cnnviz.probes import ProbedModel
 
-    key = signature(run.config, run.dataset.shape, run.classes) if pooled else None
+    key = getattr(run, "core_key", None)
+    if key is None and pooled:
+        key = signature(run.config, run.dataset.shape, run.classes)
     core = _take(key) if key is not None else None
     if core is None:
         optimizer = make_optimizer(optimizer_spec)
         optimizer.build(fresh_model.trainable_variables)
         core = _new_core(type(run), run.config, run.classes, fresh_model,
                          probed if probed is not None else ProbedModel(fresh_model), optimizer)
+        core.core_keep = getattr(run, "core_keep", None)
     else:
         _load(core, fresh_model, validate_learning_rate(optimizer_spec.learning_rate))
-    for name in CORE_ATTRIBUTES[2:] + COMPILED:
+    for name in CORE_ATTRIBUTES[2:] + COMPILED + ("core_keep",):
         setattr(run, name, getattr(core, name))
     if key is not None and fresh_model.count_params() <= POOLED_MAX_PARAMS:
         weakref.finalize(run, _returned.append, (key, core))

@@ -78,7 +78,8 @@ def check_model_file(path: str | Path, max_bytes: int | None = None) -> dict:
     path = Path(path)
     name = path.name
     if path.is_dir():
-        raise UserError(f"{name} is a directory (a TensorFlow SavedModel?); cnnviz takes a single .keras file: {RESAVE_HINT}")
+        raise UserError(f"{name} is a directory (a TensorFlow SavedModel?); cnnviz takes a single .keras file: "
+                        f"{RESAVE_HINT}")
     if not path.is_file():
         raise UserError(f"no model file at {path}")
     check_upload_size(path.stat().st_size, name, max_bytes)
@@ -94,7 +95,8 @@ def check_model_file(path: str | Path, max_bytes: int | None = None) -> dict:
             _check_members(archive, name, path.stat().st_size)
             config = _read_config(archive, name)
     except zipfile.BadZipFile:
-        raise UserError(f"{name} is not a readable .keras archive (corrupt or truncated download?); {RESAVE_HINT}") from None
+        raise UserError(f"{name} is not a readable .keras archive (corrupt or truncated download?); "
+                        f"{RESAVE_HINT}") from None
     check_config(config, name)
     return config
 
@@ -114,7 +116,8 @@ def _check_members(archive: zipfile.ZipFile, name: str, archive_bytes: int) -> N
                         "refusing to open it")
     missing = {"config.json"} - {info.filename for info in infos}
     if missing or not any(info.filename.startswith("model.weights.") for info in infos):
-        raise UserError(f"{name} lacks config.json or model.weights.h5, so it is not a complete .keras model; {RESAVE_HINT}")
+        raise UserError(f"{name} lacks config.json or model.weights.h5, so it is not a complete .keras model; "
+                        f"{RESAVE_HINT}")
 
 
 def _read_config(archive: zipfile.ZipFile, name: str) -> dict:

@@ -24,6 +24,8 @@ Layers that are not probed are listed with the reason, never silently dropped.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -75,7 +77,8 @@ class LinearPart(keras.layers.Layer):
             return z if layer.bias is None else ops.add(z, layer.bias)
         if isinstance(layer, keras.layers.SeparableConv2D):
             z = ops.separable_conv(x, layer.depthwise_kernel, layer.pointwise_kernel, strides=layer.strides,
-                                   padding=layer.padding, dilation_rate=layer.dilation_rate, data_format=layer.data_format)
+                                   padding=layer.padding, dilation_rate=layer.dilation_rate,
+                                   data_format=layer.data_format)
         elif isinstance(layer, keras.layers.DepthwiseConv2D):
             z = ops.depthwise_conv(x, layer.kernel, strides=layer.strides, padding=layer.padding,
                                    dilation_rate=layer.dilation_rate, data_format=layer.data_format)
@@ -165,7 +168,7 @@ def _unprobed_reason(layer, kind: str | None) -> str | None:
     if isinstance(layer, NORMALIZATION_LAYERS):
         return "normalisation layer: rescales its input and has no pre-activation of its own"
     if layer.weights:
-        return f"{type(layer).__name__} is not a Dense or convolution layer, so it has no kernel pre-activation to probe"
+        return f"{type(layer).__name__} is not a Dense or convolution layer, so it has no kernel pre-activation"
     return "no weights (pooling, reshaping, merging, dropout or activation): its effect shows in the next probed layer"
 
 
@@ -184,6 +187,11 @@ class UserModelProbe:
     note: str | None
     fused: list[tuple[ProbePoint, object, object]]  # (point, pre tensor, post tensor) of fused layers
     flat_input: object = None
+
+    def architecture_key(self) -> str:
+        """A digest of the user's model structure (layers, names, sizes, trainable flags; not weights)."""
+        config = json.dumps(self.model.get_config(), sort_keys=True, default=str)
+        return hashlib.sha256(config.encode()).hexdigest()
 
     @property
     def output_is_probability(self) -> bool:
@@ -222,7 +230,7 @@ def model_io_shape(model: keras.Model, fallback_hw: tuple[int, int] = (28, 28)) 
     if len(out_shape) != 1 or out_shape[0] is None or out_shape[0] < 2:
         raise UserError(f"the model's output has shape {out_shape}; cnnviz needs one score per class, "
                         "i.e. an output of shape (classes,) with at least 2 classes")
-    height, width = (fallback_hw[0] if shape[0] is None else shape[0]), (fallback_hw[1] if shape[1] is None else shape[1])
+    height, width = (fallback if size is None else size for size, fallback in zip(shape[:2], fallback_hw))
     return (int(height), int(width), int(shape[2])), int(out_shape[0])
 
 
@@ -241,9 +249,9 @@ def probe_user_model(model: keras.Model, input_shape: tuple[int, int, int] | Non
         final = _walk(model, flat_input, trace)
     except UserError:
         raise
-    except Exception as exc:  # shape errors when a fallback size does not fit the network
-        raise UserError(f"the model cannot take {shape[0]}x{shape[1]}x{shape[2]} inputs "
-                        f"({str(exc).strip().splitlines()[0][:160]})") from None
+    except Exception as exc:  # e.g. a fallback input size too small for the network
+        raise UserError(f"the model could not be run on {shape[0]}x{shape[1]}x{shape[2]} inputs "
+                        f"({_first_line(exc)})") from None
     if not trace.points:
         raise UserError("the model has no Dense or convolution layer, so there is no pre-activation to probe")
     logits, kind, note = _logits_of(model, final, trace, sample_images)
@@ -275,7 +283,8 @@ def _logits_of(model, final, trace: _Trace, sample_images):
     pre_of_final = next((pre for point, pre, _, out in trace.points if out is final), None)
     if own in ("softmax", "sigmoid") and pre_of_final is not None:
         logits = pre_of_final
-    elif isinstance(layer, keras.layers.Softmax) or (isinstance(layer, keras.layers.Activation) and own in ("softmax", "sigmoid")):
+    elif isinstance(layer, keras.layers.Softmax) or (
+            isinstance(layer, keras.layers.Activation) and own in ("softmax", "sigmoid")):
         logits, own = layer_input, "softmax" if isinstance(layer, keras.layers.Softmax) else own
     else:
         logits, own = None, None
@@ -283,8 +292,9 @@ def _logits_of(model, final, trace: _Trace, sample_images):
         return logits, "softmax", (f"the model ends in a softmax ({layer.name}); cnnviz probes the logits feeding it "
                                    "and recomputes the same softmax from them")
     if own == "sigmoid":
-        return logits, "sigmoid", (f"the model ends in a sigmoid ({layer.name}); cnnviz treats the scores feeding it as "
-                                   "logits and applies a softmax across classes, which a multi-label model does not do")
+        return logits, "sigmoid", (f"the model ends in a sigmoid ({layer.name}); cnnviz treats the scores feeding it "
+                                   "as logits and applies a softmax across classes, which a multi-label model "
+                                   "does not do")
     if sample_images is not None and _looks_like_probabilities(np.asarray(model(sample_images, training=False))):
         return ops.log(ops.maximum(final, LOG_FLOOR)), "probabilities", (
             "the model's output is already a probability vector but no softmax layer produces it; cnnviz uses "
@@ -303,8 +313,13 @@ class UserModelRun(Run):
     """A :class:`~cnnviz.training.Run` over a user's model: same API, plus what the probe found."""
 
     def __init__(self, config: RunConfig, dataset: Dataset, probe: UserModelProbe, source: str, notes=()):
+        # Same architecture, shape and optimizer as an earlier upload: reuse its compiled core (and the probe
+        # owning that core's variables, loaded with this upload's weights) instead of tracing again.
+        self.core_key = ("user-model", probe.architecture_key(), probe.input_shape, probe.classes, probe.output_kind,
+                         config.optimizer, config.bins)
+        self.core_keep = probe
         super().__init__(config, dataset=dataset, model=probe.flat_model, probed=probe.probed)
-        self.user_model = probe
+        self.user_model = self.core_keep
         self.source = source
         self.notes = list(notes)
         images, _ = self.batch(0)
@@ -350,7 +365,17 @@ def prepare_user_run(model, config: RunConfig, dataset: Dataset | None = None, s
     sample = dataset.images("train", np.arange(min(config.batch_size, CHECK_IMAGES)))
     probe = probe_user_model(model, shape, sample)
     all_notes = list(notes) + ([f"inputs are {dataset.adaptation()}"] if dataset.adaptation() else [])
-    return UserModelRun(config, dataset, probe, source or model.name, all_notes)
+    try:
+        return UserModelRun(config, dataset, probe, source or model.name, all_notes)
+    except UserError:
+        raise
+    except Exception as exc:  # an arbitrary model can fail in ways no check foresaw: say so, in one line
+        raise UserError(f"cnnviz could not set up training for this model ({_first_line(exc)})") from None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:160]}" if text else type(exc).__name__
 
 
 

@@ -140,7 +140,8 @@ def write_all(folder: Path) -> list[Path]:
     """Every good and bad file listed in the module docs, written into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     fused = save(fused_model(), folder / "fused.keras")
-    paths = [fused, save(resnet_like_model(), folder / "resnet_like.keras"), save(logits_model(), folder / "logits.keras"),
+    paths = [fused, save(resnet_like_model(), folder / "resnet_like.keras"),
+             save(logits_model(), folder / "logits.keras"),
              save(lambda_model(folder / "lambda_ran.txt"), folder / "lambda.keras"),
              save(custom_layer_model(), folder / "custom.keras"), save(no_dense_model(), folder / "no_dense.keras"),
              save(two_output_model(), folder / "two_outputs.keras"),

@@ -112,6 +112,19 @@ def wait_until_idle(page, timeout_ms: int) -> None:
         timeout=timeout_ms)
 
 
+def settled_step(page) -> int:
+    """The step count once it stops moving: a step already running when Pause came still lands."""
+    seen = None
+    for _ in range(20):
+        wait_until_idle(page, STEP_MS)
+        now = int(metric(page, "Training step").replace(",", ""))
+        if now == seen:
+            return now
+        seen = now
+        page.wait_for_timeout(3000)
+    pytest.fail(f"training did not stop after Pause (still moving at step {seen})")
+
+
 def wait_for_histogram_title(page, text: str, timeout_ms: int) -> None:
     page.wait_for_function(
         """(text) => [...document.querySelectorAll('.js-plotly-plot .gtitle')]
@@ -144,8 +157,7 @@ def test_activations_page_trains_live_in_a_real_browser(page, server):
     # Paused: the progress bar of the live loop is gone and the step count stays put.
     page.wait_for_function("document.querySelectorAll('[data-testid=\"stProgress\"]').length === 0",
                            timeout=STEP_MS)
-    wait_until_idle(page, STEP_MS)
-    final = int(metric(page, "Training step").replace(",", ""))
+    final = settled_step(page)
     assert final >= reached >= 4
     wait_for_histogram_title(page, f"histograms per layer — step {final}", STEP_MS)  # the charts caught up
     assert histogram_title(page).endswith(f"step {final}")

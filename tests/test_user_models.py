@@ -75,7 +75,8 @@ def test_residual_model_with_nested_sequential_is_probed_and_trains_the_users_we
     assert "normalisation" in unprobed["res_a_bn"]
     assert {"residual_add", "inner_gap", "probabilities"} <= set(unprobed)
 
-    kernel = model.get_layer("inner_head").get_layer("inner_conv").kernel
+    users = run.user_model.model  # the loaded model (or, on a reused core, an earlier load of the same file)
+    kernel = users.get_layer("inner_head").get_layer("inner_conv").kernel
     before = kernel.numpy().copy()
     run.snapshots.append(run.snapshot_at_init())
     run.train(2)

@@ -61,6 +61,9 @@ def replace_run(config) -> Run | None:
 
 
 def step_once(run: Run) -> None:
+    import os as _os
+    if _os.environ.get("DBGLOG"):
+        open(_os.environ["DBGLOG"], "a").write("  STEP_ONCE\n")
     try:
         with st.spinner("One training step (the first one also compiles it)…"):
             run.step()
@@ -201,6 +204,9 @@ def live_view() -> None:
         st.info("No run yet: fix the settings in the sidebar, then press **Reset** to build the network.")
         return
     training = state.is_training()
+    import os as _os
+    if _os.environ.get("DBGLOG"):
+        open(_os.environ["DBGLOG"], "a").write(f"  FRAG training={training} count={run.step_count}\n")
     if training:
         show_progress(run)
     snapshot = run.latest
@@ -252,6 +258,9 @@ reset = reset_col.button("Reset", icon=":material/restart_alt:", key=state.widge
                          help="Build a new network from the sidebar settings, at initialization.")
 
 run = state.current_run()
+import os as _os
+if _os.environ.get("DBGLOG"):
+    open(_os.environ["DBGLOG"], "a").write(f"FULL step={step} train={train} pause={pause} reset={reset} training={state.is_training()} count={run.step_count if run else None} init={settings.get('init')}\n")
 if pause:
     state.stop_training()
 if run is not None and wanted is not None and run.config.probe_every != wanted.probe_every:

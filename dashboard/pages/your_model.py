@@ -9,6 +9,7 @@ if str(ROOT) not in sys.path:  # for running this page on its own (AppTest, `str
 
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from cnnviz.config import MAX_BATCH_SIZE, RunConfig  # noqa: E402
 from cnnviz.diagnose import diagnose_run  # noqa: E402
@@ -19,7 +20,7 @@ from cnnviz.model_files import check_upload_size, max_upload_bytes  # noqa: E402
 from cnnviz.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS  # noqa: E402
 from cnnviz.user_models import model_from_bytes, model_io_shape, prepare_user_run  # noqa: E402
 from dashboard import state  # noqa: E402
-from dashboard.widgets import show_user_error  # noqa: E402
+from dashboard.widgets import show_user_error as show_sentence  # noqa: E402
 
 PAGE = "your_model"
 MAX_STEPS_PER_PRESS = 200  # each press trains on the request path; more would stall the page
@@ -30,6 +31,16 @@ SEVERITY_BOX = {"error": st.error, "warning": st.warning, "info": st.info}
 
 def key(name: str) -> str:
     return state.widget(PAGE, name)
+
+
+def show_user_error(error) -> None:
+    """A refusal in one red sentence; one that starts with a file name keeps the name as written."""
+    message = str(error).strip()
+    first_word = message.split(" ", 1)[0]
+    if "." in first_word:  # "lambda.keras contains ...": capitalising would misname the file
+        st.error(message, icon="🚫")
+    else:
+        show_sentence(message)
 
 
 def build_run(model_file, source: str, image_files, settings: dict):
@@ -89,8 +100,9 @@ def show_run(run) -> None:
     if extras["recovered_pre_activations"]:
         worst = max(item["max_abs_error"] for item in extras["recovered_pre_activations"])
         names = ", ".join(item["name"] for item in extras["recovered_pre_activations"])
+        match = "exactly" if worst == 0 else f"to within {worst:.1e}"
         st.caption(f"Layers with a built-in activation ({names}) had their pre-activation recomputed from their own "
-                   f"kernel and bias; re-applying the activation reproduces their output to within {worst:.1e}.")
+                   f"kernel and bias; re-applying the activation reproduces their output {match}.")
 
     table = layer_table(snapshot)
     st.dataframe(table, hide_index=True, width="stretch")
@@ -163,14 +175,15 @@ if st.button("Inspect this model", type="primary", key=key("inspect")):
                 state.set_user_model_run(build_run(model_file, source, image_files, settings))
         except UserError as error:
             show_user_error(error)  # the previous run (if any) stays on screen
-        except MemoryError:
+        except (MemoryError, tf.errors.ResourceExhaustedError):
             show_user_error("there is not enough memory for this model with this batch size; try a smaller batch")
 
 run = state.current_user_model_run()
 if run is not None:
-    if st.button(f"Train {max(int(settings['steps']), 1)} more steps", key=key("train_more")):
+    more = max(int(settings["steps"]), 1)
+    if st.button(f"Train {more} more step{'s' if more > 1 else ''}", key=key("train_more")):
         try:
-            run.train(max(int(settings["steps"]), 1))
+            run.train(more)
         except UserError as error:
             show_user_error(error)
     show_run(run)
