@@ -243,6 +243,10 @@ def print_tables(rows: list[dict], step_rows: list[dict]) -> None:
     for r in rows:
         print(f"| {r['label']} | {r['frames']} | {kb(r['total'])} | {kb(r['chart_bytes'])} ({r['charts']}) | "
               f"{kb(r['template_bytes'])} | {kb(r['deflated'])} | {r['refs']} |")
+    print("\nLargest charts per window (KB): " + "; ".join(
+        f"{r['label']}: " + ", ".join(f"{name} {kb(size)}" for name, size in
+                                      sorted(r["per_chart"].items(), key=lambda item: -item[1])[:2])
+        for r in rows if r["per_chart"] and "(live)" not in r["label"] and "Step (#" not in r["label"]))
     if step_rows:
         totals = [r["total"] for r in step_rows]
         print(f"\nOne Step on /activations: median {kb(statistics.median(totals))} KB "

@@ -13,7 +13,7 @@ is repeated, so machine noise hits both alike; we report the median and spread
 (min..max, 10th..90th percentile) of the eager/compiled ratios. Then the wall time of
 full comparisons (all presets, and all nine optimizers on each surface), cache off.
 
-    python bench/bench_trajectories.py [--steps 500] [--repeats 2]
+    python bench/bench_trajectories.py [--steps 500] [--repeats 2]   (--repeats 0: only the costs)
 """
 
 from __future__ import annotations
@@ -121,17 +121,7 @@ def spread(values) -> str:
             f"p90 {np.percentile(values, 90):.3g}, max {values.max():.3g})")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=500)
-    parser.add_argument("--repeats", type=int, default=2)
-    args = parser.parse_args()
-
-    # Warm-up: the very first trace in a process also pays TensorFlow's one-off start-up.
-    run_trajectory("booth", OptimizerSpec("sgd", lr=BENCH_LR), (0.0, 0.0), 5, use_cache=False)
-    eager_path(SURFACES["booth"], OptimizerSpec("sgd", lr=BENCH_LR), (0.0, 0.0), 5)
-
-    rows = sweep(args.steps, args.repeats)
+def report_sweep(rows: list[dict], args) -> None:
     print(f"\n{len(rows)} pairs: {len(SURFACES)} surfaces x {len(OPTIMIZERS)} optimizers x {args.repeats} repeats, "
           f"{args.steps} steps each, lr {BENCH_LR}")
     print(f"eager / compiled wall-time ratio: {spread([r['ratio'] for r in rows])}")
@@ -145,6 +135,8 @@ def main() -> None:
               f"{statistics.median(r['compiled_s'] for r in mine):.3f} s  "
               f"{statistics.median(r['eager_s'] for r in mine):.3f} s")
 
+
+def report_costs(args) -> None:
     print("\nwhere a compiled trajectory's time goes (rosenbrock, median of 5, wall seconds):")
     for name in ("sgd", "adam"):
         rows_phase = [phases(OptimizerSpec(name, lr=BENCH_LR), args.steps) for _ in range(5)]
@@ -152,19 +144,38 @@ def main() -> None:
         print(f"  {name:5s} optimizer+build {medians[0]:.3f}  trace {medians[1]:.3f}  first call {medians[2]:.3f}"
               f"  (re-running the same graph: {medians[3]:.3f})")
 
-    print("\nfull comparisons, cache off (wall seconds, median of 3):")
+    print("\nfull comparisons, cache off (median of 3; wall and process-CPU seconds):")
+
+    def comparison_time(label, surface, specs, start, steps):
+        runs = [cpu_timed(lambda: compare(surface, specs, start, steps, use_cache=False))[:2] for _ in range(3)]
+        wall, cpu = (statistics.median(column) for column in zip(*runs))
+        print(f"  {label:58s} wall {wall:.3f} s  cpu {cpu:.3f} s")
+
     for name, preset in PRESETS.items():
-        times = [timed(lambda: compare(preset.surface, list(preset.specs), preset.start, preset.steps,
-                                       use_cache=False))[0] for _ in range(3)]
-        print(f"  preset {name:24s} {len(preset.specs)} optimizers x {preset.steps:3d} steps: "
-              f"{statistics.median(times):.3f} s")
+        comparison_time(f"preset {name} ({len(preset.specs)} optimizers x {preset.steps} steps)",
+                        preset.surface, list(preset.specs), preset.start, preset.steps)
     all_specs = [OptimizerSpec(name, lr=BENCH_LR) for name in OPTIMIZERS]
-    times = [timed(lambda: compare("rosenbrock", all_specs, (-1.5, 2.0), args.steps, use_cache=False))[0]
-             for _ in range(3)]
-    print(f"  all {len(all_specs)} optimizers x {args.steps} steps on rosenbrock: {statistics.median(times):.3f} s")
+    comparison_time(f"all {len(all_specs)} optimizers x {args.steps} steps on rosenbrock",
+                    "rosenbrock", all_specs, (-1.5, 2.0), args.steps)
     cached = timed(lambda: run_preset("tutorial"))[0]
     cached_again = timed(lambda: run_preset("tutorial"))[0]
     print(f"  preset tutorial through the result cache: first {cached:.3f} s, repeated {cached_again * 1e3:.2f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+
+    # Warm-up: the very first trace in a process also pays TensorFlow's one-off start-up.
+    run_trajectory("booth", OptimizerSpec("sgd", lr=BENCH_LR), (0.0, 0.0), 5, use_cache=False)
+    eager_path(SURFACES["booth"], OptimizerSpec("sgd", lr=BENCH_LR), (0.0, 0.0), 5)
+
+    rows = sweep(args.steps, args.repeats) if args.repeats > 0 else []
+    if rows:
+        report_sweep(rows, args)
+    report_costs(args)
 
 
 if __name__ == "__main__":

@@ -211,9 +211,7 @@ def _optimize_loop(loss_fn, optimizer, point, steps):
 
     points = tf.TensorArray(tf.float64, size=steps + 1, element_shape=(2,)).write(0, point.read_value())
     losses = tf.TensorArray(tf.float64, size=steps + 1, element_shape=())
-    step, points, losses, _ = tf.while_loop(
-        keep_going, one_step, (tf.constant(0), points, losses, tf.constant(True))
-    )
+    step, points, losses, _ = tf.while_loop(keep_going, one_step, (tf.constant(0), points, losses, tf.constant(True)))
     losses = losses.write(step, loss_fn(point))
     return step + 1, points.stack(), losses.stack()
 
@@ -226,16 +224,7 @@ def _finish(surface, spec, start, steps, points, losses) -> Trajectory:
         points, losses = points[:diverged_at], losses[:diverged_at]
     points.setflags(write=False)
     losses.setflags(write=False)
-    return Trajectory(
-        surface=surface.name,
-        spec=spec,
-        start=start,
-        steps=steps,
-        points=points,
-        losses=losses,
-        diverged=diverged_at is not None,
-        diverged_at=diverged_at,
-    )
+    return Trajectory(surface.name, spec, start, steps, points, losses, diverged_at is not None, diverged_at)
 
 
 def first_step_near_minimum(surface: Surface, trajectory: Trajectory, tolerance: float = DEFAULT_TOLERANCE) -> int | None:
@@ -305,13 +294,8 @@ def compare(
     if not specs:
         raise UserError("choose at least one optimizer to compare")
     trajectories = tuple(run_trajectory(surface, spec, start, steps, use_cache=use_cache) for spec in specs)
-    return Comparison(
-        surface=surface,
-        start=validate_start(start),
-        steps=int(steps),
-        trajectories=trajectories,
-        table=comparison_table(surface, list(trajectories), tolerance),
-    )
+    table = comparison_table(surface, list(trajectories), tolerance)
+    return Comparison(surface, validate_start(start), int(steps), trajectories, table)
 
 
 def run_preset(name: str | Preset) -> Comparison:

@@ -168,7 +168,8 @@ def _unprobed_reason(layer, kind: str | None) -> str | None:
     if isinstance(layer, NORMALIZATION_LAYERS):
         return "normalisation layer: rescales its input and has no pre-activation of its own"
     if layer.weights:
-        return f"{type(layer).__name__} is not a Dense or convolution layer, so it has no kernel pre-activation"
+        return (f"{type(layer).__name__} layers are not probed (cnnviz probes Dense, Conv1D/2D/3D, "
+                "DepthwiseConv2D and SeparableConv2D)")
     return "no weights (pooling, reshaping, merging, dropout or activation): its effect shows in the next probed layer"
 
 
@@ -363,9 +364,9 @@ def prepare_user_run(model, config: RunConfig, dataset: Dataset | None = None, s
         raise UserError(f"batch size {config.batch_size} is larger than the {dataset.size('train')} "
                         f"training images of {dataset.name}")
     sample = dataset.images("train", np.arange(min(config.batch_size, CHECK_IMAGES)))
-    probe = probe_user_model(model, shape, sample)
     all_notes = list(notes) + ([f"inputs are {dataset.adaptation()}"] if dataset.adaptation() else [])
     try:
+        probe = probe_user_model(model, shape, sample)
         return UserModelRun(config, dataset, probe, source or model.name, all_notes)
     except UserError:
         raise

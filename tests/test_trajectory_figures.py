@@ -103,8 +103,14 @@ def test_3d_and_saddle_contour_are_clean(saddle):
 def test_display_table(diverging):
     shown = comparison_display_table(diverging.table)
     assert "distance to nearest minimum" in shown.columns and len(shown) == 2
-    assert shown.loc[0, "diverged at step"] == diverging.trajectories[0].diverged_at
+    assert shown.loc[0, "diverged at step"] == str(diverging.trajectories[0].diverged_at)
     assert shown.loc[1, "diverged at step"] == "—"
+    import pyarrow as pa
+
+    pa.Table.from_pandas(shown)  # what st.dataframe needs: no mixed-type columns
+    saddle_table = comparison_display_table(compare("saddle", [OptimizerSpec("sgd", lr=0.01)], (1.0, 0.001), 3).table)
+    assert saddle_table.loc[0, "distance to nearest minimum"] == "no minimum"
+    pa.Table.from_pandas(saddle_table)
 
 
 def test_divergence_on_the_map_is_marked_at_the_last_finite_point():

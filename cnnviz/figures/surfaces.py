@@ -364,20 +364,24 @@ def surface_3d_figure(surface: str | Surface, trajectories: Sequence = (), resol
 
 
 def comparison_display_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The comparison table for people: outcome columns first, readable names, rounded numbers.
+    """The comparison table for people: outcome columns first, readable names, text cells.
 
-    From :func:`cnnviz.trajectories.comparison_table`; "diverged at step" is empty for
-    paths that stayed finite.
+    From :func:`cnnviz.trajectories.comparison_table`. Every cell is text (numbers
+    rounded), so "never" and "no minimum" can sit where a number would, and the table
+    converts to Arrow cleanly for ``st.dataframe``.
     """
+
+    def text(values, missing: str, fmt=str) -> list[str]:
+        return [missing if pd.isna(v) else fmt(v) for v in values]
+
     return pd.DataFrame(
         {
             "optimizer": table["optimizer"],
-            "final loss": table["final_loss"].map(lambda v: f"{v:.4g}"),
-            "distance to nearest minimum": table["distance_to_minimum"].round(4),
-            "first step near a minimum": table["steps_to_minimum"].astype(object).where(
-                table["steps_to_minimum"].notna(), "never"),
-            "diverged at step": table["diverged_at"].astype(object).where(table["diverged_at"].notna(), "—"),
+            "final loss": text(table["final_loss"], "—", lambda v: f"{v:.4g}"),
+            "distance to nearest minimum": text(table["distance_to_minimum"], "no minimum", lambda v: f"{v:.4g}"),
+            "first step near a minimum": text(table["steps_to_minimum"], "never", lambda v: str(int(v))),
+            "diverged at step": text(table["diverged_at"], "—", lambda v: str(int(v))),
             "final point": [f"({x:.4g}, {y:.4g})" for x, y in zip(table["final_x"], table["final_y"])],
-            "nearest minimum": table["nearest_minimum"],
+            "nearest minimum": text(table["nearest_minimum"], "—"),
         }
     )

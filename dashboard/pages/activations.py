@@ -86,9 +86,14 @@ def advance(run: Run) -> None:
     """
     target = int(state.get(state.TRAIN_TARGET, run.step_count))
     started = time.monotonic()
+    import os as _os, threading as _th
     try:
         while run.step_count < target and run.halted is None:
+            if _os.environ.get("DBGLOG"):
+                open(_os.environ["DBGLOG"], "a").write(f"  ADV start {time.time():.2f} {_th.get_ident()} count={run.step_count}\n")
             run.step()
+            if _os.environ.get("DBGLOG"):
+                open(_os.environ["DBGLOG"], "a").write(f"  ADV end {time.time():.2f} {_th.get_ident()} count={run.step_count}\n")
             if time.monotonic() - started > TICK_BUDGET_SECONDS:
                 break
     except UserError as error:
@@ -206,7 +211,7 @@ def live_view() -> None:
     training = state.is_training()
     import os as _os
     if _os.environ.get("DBGLOG"):
-        open(_os.environ["DBGLOG"], "a").write(f"  FRAG training={training} count={run.step_count}\n")
+        open(_os.environ["DBGLOG"], "a").write(f"  FRAG {time.time():.2f} {__import__('threading').get_ident()} training={training} count={run.step_count}\n")
     if training:
         show_progress(run)
     snapshot = run.latest
@@ -260,7 +265,7 @@ reset = reset_col.button("Reset", icon=":material/restart_alt:", key=state.widge
 run = state.current_run()
 import os as _os
 if _os.environ.get("DBGLOG"):
-    open(_os.environ["DBGLOG"], "a").write(f"FULL step={step} train={train} pause={pause} reset={reset} training={state.is_training()} count={run.step_count if run else None} init={settings.get('init')}\n")
+    open(_os.environ["DBGLOG"], "a").write(f"FULL {time.time():.2f} {__import__('threading').get_ident()} step={step} train={train} pause={pause} reset={reset} training={state.is_training()} count={run.step_count if run else None} init={settings.get('init')}\n")
 if pause:
     state.stop_training()
 if run is not None and wanted is not None and run.config.probe_every != wanted.probe_every:

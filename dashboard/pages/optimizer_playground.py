@@ -19,7 +19,7 @@ from cnnviz.errors import UserError  # noqa: E402
 from cnnviz.figures import surfaces as surface_figures  # noqa: E402
 from cnnviz.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS, OptimizerSpec  # noqa: E402
 from cnnviz.surfaces import SURFACES  # noqa: E402
-from cnnviz.trajectories import MAX_STEPS, PRESETS, compare, trajectories_frame  # noqa: E402
+from cnnviz.trajectories import DEFAULT_TOLERANCE, MAX_STEPS, PRESETS, compare, trajectories_frame  # noqa: E402
 from dashboard import state, widgets  # noqa: E402
 
 PAGE = "playground"
@@ -205,7 +205,7 @@ def show_results(result, lesson: str | None) -> None:
     st.subheader("How they did")
     st.dataframe(surface_figures.comparison_display_table(result.table), hide_index=True)
     st.caption("Distance is to the nearest global minimum; 'first step near a minimum' is the first step "
-               "within 0.05 of one (empty if never).")
+               f"within {DEFAULT_TOLERANCE:g} of one.")
     csv = trajectories_frame(result.trajectories).to_csv(index=False).encode()
     st.download_button("Download the paths (CSV)", csv, file_name=f"trajectories_{surface.name}.csv", mime="text/csv")
 
