@@ -39,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _server import (MAIN_CHART, ROOT, DashboardServer, exception_count, launch_chromium, page_button,  # noqa: E402
-                     step_count, wait_for_step, wait_idle)
+                     wait_for_step, wait_idle)
 
 TARGET_KB = 300
 PAGE_TIMEOUT_S = 180

@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _server import (MAIN_CHART, DashboardServer, exception_count, launch_chromium, page_button,  # noqa: E402
-                     step_count, wait_idle)
+                     step_count)
 
 TARGET_RESET_GROWTH_PERCENT = 5.0
 POLL_S = 0.25

@@ -33,7 +33,8 @@ import tensorflow as tf  # noqa: E402
 
 from cnnviz.optimizers import OPTIMIZERS, OptimizerSpec, make_optimizer  # noqa: E402
 from cnnviz.surfaces import SURFACES  # noqa: E402
-from cnnviz.trajectories import DIVERGENCE_BOUND, PRESETS, compare, run_preset, run_trajectory  # noqa: E402
+from cnnviz.trajectories import DIVERGENCE_BOUND, compare, run_trajectory  # noqa: E402
+from cnnviz.trajectory_presets import PRESETS, run_preset  # noqa: E402
 
 # Small enough that no optimizer leaves any surface within 500 steps, so both variants
 # do the full amount of work (adadelta barely moves at this rate; its cost is the same).

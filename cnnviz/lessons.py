@@ -41,6 +41,7 @@ LESSONS: dict[str, Lesson] = {lesson.key: lesson for lesson in [
            "the run stops and says where.",
            {"arch": "ltfn_convnet", "init": "he-normal", "optimizer": "sgd", "lr": 1e6, "batch_size": 100, "seed": 0}),
     Lesson("momentum-overshoots", "Momentum overshoots", "playground",
-           "On Rosenbrock's curved valley a heavy ball runs past the bend; Adam's normalised steps do not.",
+           "Same learning rate, more momentum: the velocity carries the point past Booth's minimum and it "
+           "spirals back; at momentum 0.99 it is still circling after 120 steps.",
            {"preset": "momentum-overshoots"}),
 ]}

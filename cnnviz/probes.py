@@ -71,7 +71,9 @@ class ProbedModel:
             points, probe_outputs = self._discover(model)
         self.points = points
         self.classes = int(model.outputs[0].shape[-1])
-        self.probe_model = keras.Model(model.inputs, [*probe_outputs, model.outputs[0]], name=f"{model.name}_probed")
+        # A single input as a tensor, not a 1-list: Keras warns when call structure and inputs differ.
+        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+        self.probe_model = keras.Model(inputs, [*probe_outputs, model.outputs[0]], name=f"{model.name}_probed")
 
     @staticmethod
     def _discover(model: keras.Model) -> tuple[list[ProbePoint], list]:

@@ -6,7 +6,8 @@ import pytest
 
 from cnnviz.errors import UserError
 from cnnviz.surfaces import get_surface, nearest_minimum
-from cnnviz.trajectories import PRESETS, get_preset, run_preset, trajectories_frame
+from cnnviz.trajectories import trajectories_frame
+from cnnviz.trajectory_presets import PRESETS, get_preset, run_preset
 
 
 def overshoot(trajectory, minimum) -> float:

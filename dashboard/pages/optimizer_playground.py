@@ -19,7 +19,8 @@ from cnnviz.errors import UserError  # noqa: E402
 from cnnviz.figures import surfaces as surface_figures  # noqa: E402
 from cnnviz.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS, OptimizerSpec  # noqa: E402
 from cnnviz.surfaces import SURFACES  # noqa: E402
-from cnnviz.trajectories import DEFAULT_TOLERANCE, MAX_STEPS, PRESETS, compare, trajectories_frame  # noqa: E402
+from cnnviz.trajectories import DEFAULT_TOLERANCE, MAX_STEPS, compare, trajectories_frame  # noqa: E402
+from cnnviz.trajectory_presets import PRESETS  # noqa: E402
 from dashboard import state, widgets  # noqa: E402
 
 PAGE = "playground"
