@@ -65,7 +65,11 @@ ARM_WATCH_JS = """(expected) => {
 
 
 class OutOfTime(Exception):
-    """A level's deadline passed; what finished so far is still reported."""
+    """A level's deadline passed; what finished so far is still reported (``partial``: per-session seconds)."""
+
+    def __init__(self, partial: list[float] | None = None):
+        super().__init__("out of time")
+        self.partial = partial or []
 
 
 def remaining(deadline: float) -> float:
@@ -121,7 +125,8 @@ def step_round(pages: list, expected: int, deadline: float) -> list[float]:
         page_button(page, "Step").click(timeout=remaining(deadline) * 1000)
     finished: dict[int, float] = {}
     while len(finished) < len(pages):
-        remaining(deadline)
+        if time.monotonic() > deadline:
+            raise OutOfTime(list(finished.values()))
         for index, page in enumerate(pages):
             if index not in finished:
                 stamp = page.evaluate("() => window.__cnnvizDone")
@@ -134,6 +139,7 @@ def step_round(pages: list, expected: int, deadline: float) -> list[float]:
 def run_level(browser, app: str, sessions: int, steps: int, lesson: str, timeout_s: float, first_step_timeout_s: float) -> dict:
     """One class of ``sessions`` students against a fresh server (see module docs)."""
     result = {"sessions": sessions, "completed": "no", "open_s": [], "first_step_s": [], "step_s": []}
+    phase = "open_s"
     deadline = time.monotonic() + timeout_s
     contexts = []
     with DashboardServer(app=app) as server:
@@ -152,13 +158,18 @@ def run_level(browser, app: str, sessions: int, steps: int, lesson: str, timeout
             result["open_s"] = open_lesson_everywhere(pages, server, lesson, deadline)
             result["completed"] = "opened"
             # the first Step also compiles the training step: reported apart from the steady ones
+            phase = "first_step_s"
             result["first_step_s"] = step_round(pages, 1, min(deadline, time.monotonic() + first_step_timeout_s))
+            result["completed"] = "1 step"
+            phase = "step_s"
             for expected in range(2, steps + 1):
                 result["step_s"] += step_round(pages, expected, deadline)
                 result["completed"] = f"{expected} steps"
             result["completed"] = "all"
-        except OutOfTime:
-            pass
+        except OutOfTime as out:
+            if out.partial:  # the round that ran out of time: keep the sessions that did finish it
+                result[phase] += out.partial
+                result["completed"] += f", then {len(out.partial)} of {sessions} sessions' next Step"
         finally:
             result["end_mib"] = server.rss_mib()
             result["peak_mib"] = server.sampled_peak_mib()

@@ -75,6 +75,7 @@ TRAIN_TARGET = "cnnviz:train_target"  # the step count the current "Train N step
 TRAIN_FROM = "cnnviz:train_from"  # the step count when that press happened (for the progress bar)
 PAGE_ERROR = "cnnviz:page_error"  # a user error raised inside a fragment, shown on the next full run
 SAVED_WIDGETS = "cnnviz:saved_widgets"  # widget key -> last value, restored after visits to other pages
+RUN_LOCK = "cnnviz:run_lock"  # see run_lock()
 
 
 def ensure_default(key: str, value: Any) -> None:
@@ -129,3 +130,15 @@ def current_user_model_run():
 def set_user_model_run(run) -> None:
     """Keep ``run`` (a cnnviz.user_models.UserModelRun) for this session; the old one is dropped."""
     st.session_state[USER_MODEL_RUN] = run
+
+
+def run_lock():
+    """This session's lock around anything that steps or reads a training run.
+
+    Streamlit may start a new script run on another thread while the previous one is
+    still inside a training step (a Pause or Step pressed mid-tick); the lock keeps
+    two steps from ever running at once and lets a page wait for the step in flight.
+    """
+    import threading
+
+    return st.session_state.setdefault(RUN_LOCK, threading.Lock())

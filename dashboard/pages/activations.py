@@ -61,39 +61,33 @@ def replace_run(config) -> Run | None:
 
 
 def step_once(run: Run) -> None:
-    import os as _os
-    if _os.environ.get("DBGLOG"):
-        open(_os.environ["DBGLOG"], "a").write("  STEP_ONCE\n")
     try:
-        with st.spinner("One training step (the first one also compiles it)…"):
+        with st.spinner("One training step (the first one also compiles it)…"), state.run_lock():
             run.step()
     except UserError as error:
         widgets.show_user_error(error)
 
 
-def show_progress(run: Run) -> None:
-    target = int(state.get(state.TRAIN_TARGET, run.step_count))
+def show_progress(step_count: int) -> None:
+    target = int(state.get(state.TRAIN_TARGET, step_count))
     first = int(state.get(state.TRAIN_FROM, 0))
-    st.progress(min(1.0, max(0.0, (run.step_count - first) / max(target - first, 1))),
-                text=f"Training… step {run.step_count} of {target} (press Pause to stop)")
+    st.progress(min(1.0, max(0.0, (step_count - first) / max(target - first, 1))),
+                text=f"Training… step {step_count} of {target} (press Pause to stop)")
 
 
 def advance(run: Run) -> None:
     """One tick of live training: steps until the time budget or the target is used up.
 
     Runs *after* the charts are drawn, so they stay fresh (not greyed out as stale)
-    while the steps compute; the next tick shows the result.
+    while the steps compute; the next tick shows the result. Pause may arrive on
+    another thread while a step runs, so the training flag is checked between steps.
     """
     target = int(state.get(state.TRAIN_TARGET, run.step_count))
     started = time.monotonic()
-    import os as _os, threading as _th
     try:
-        while run.step_count < target and run.halted is None:
-            if _os.environ.get("DBGLOG"):
-                open(_os.environ["DBGLOG"], "a").write(f"  ADV start {time.time():.2f} {_th.get_ident()} count={run.step_count}\n")
-            run.step()
-            if _os.environ.get("DBGLOG"):
-                open(_os.environ["DBGLOG"], "a").write(f"  ADV end {time.time():.2f} {_th.get_ident()} count={run.step_count}\n")
+        while run.step_count < target and run.halted is None and state.is_training():
+            with state.run_lock():
+                run.step()
             if time.monotonic() - started > TICK_BUDGET_SECONDS:
                 break
     except UserError as error:
@@ -101,9 +95,18 @@ def advance(run: Run) -> None:
         run_done = True
     else:
         run_done = run.step_count >= target or run.halted is not None
-    if run_done:
+    if run_done and state.is_training():
         state.stop_training()
         st.rerun()  # a full rerun drops the fragment's timer and draws the final state
+
+
+def report_html(run: Run, lock) -> str:
+    """The HTML report, made when the button is clicked (on its own thread: wait for a running step).
+
+    ``lock`` is passed in because that thread has no session to look it up in.
+    """
+    with lock:
+        return build_report(run)
 
 
 def csv_button(label: str, make_frame, file_name: str, key: str) -> None:
@@ -118,10 +121,10 @@ def predicted_std_at_init(run: Run) -> dict[str, float]:
     return dict(zip(table["layer"], table["predicted"]))
 
 
-def show_findings(run: Run) -> None:
-    findings = sorted(diagnose_run(run), key=lambda f: (SEVERITY_ORDER.get(f.severity, 3), f.step))
+def show_findings(findings: list, step_count: int) -> None:
+    findings = sorted(findings, key=lambda f: (SEVERITY_ORDER.get(f.severity, 3), f.step))
     if not findings:
-        st.success(f"No problems found at step {run.step_count}: activations, gradients and softmax look healthy.",
+        st.success(f"No problems found at step {step_count}: activations, gradients and softmax look healthy.",
                    icon=":material/check_circle:")
         return
     for finding in findings:
@@ -133,9 +136,9 @@ def show_findings(run: Run) -> None:
         show(text, icon=widgets.SEVERITY_ICONS.get(finding.severity, widgets.SEVERITY_ICONS["info"]))
 
 
-def show_metrics(run: Run, snapshot) -> None:
+def show_metrics(run: Run, snapshot, step_count: int) -> None:
     step_col, loss_col, acc_col, prob_col = st.columns(4)
-    step_col.metric("Training step", f"{run.step_count:,}")
+    step_col.metric("Training step", f"{step_count:,}")
     loss = f"{snapshot.loss:.4g}" if math.isfinite(snapshot.loss) else "non-finite"
     loss_col.metric("Loss (last probed batch)", loss)
     acc_col.metric("Batch accuracy", f"{snapshot.accuracy:.0%}")
@@ -208,26 +211,24 @@ def live_view() -> None:
     if run is None:
         st.info("No run yet: fix the settings in the sidebar, then press **Reset** to build the network.")
         return
+    lock = state.run_lock()
+    with lock:  # one consistent view, after any step still running on another thread
+        step_count, snapshot, history, findings = run.step_count, run.latest, run.history(), diagnose_run(run)
     training = state.is_training()
-    import os as _os
-    if _os.environ.get("DBGLOG"):
-        open(_os.environ["DBGLOG"], "a").write(f"  FRAG {time.time():.2f} {__import__('threading').get_ident()} training={training} count={run.step_count}\n")
     if training:
-        show_progress(run)
-    snapshot = run.latest
-    history = run.history()
-    show_metrics(run, snapshot)
+        show_progress(step_count)
+    show_metrics(run, snapshot, step_count)
     st.subheader("Findings")
-    show_findings(run)
+    show_findings(findings, step_count)
     histogram_section(run, snapshot)
     spread_and_loss_section(run, snapshot, history)
     over_time_section(run, history)
     st.subheader("Take it home")
     report_col, history_col = st.columns(2)
     with report_col:
-        st.download_button("HTML report of this run", data=lambda: build_report(run), file_name="cnnviz-report.html",
-                           mime="text/html", key=state.widget(PAGE, "report"), on_click="ignore",
-                           icon=":material/download:")
+        st.download_button("HTML report of this run", data=lambda: report_html(run, lock),
+                           file_name="cnnviz-report.html", mime="text/html", key=state.widget(PAGE, "report"),
+                           on_click="ignore", icon=":material/download:")
     with history_col:
         csv_button("Full history", lambda: history, "history.csv", "csv_history")
     if training:
@@ -263,9 +264,6 @@ reset = reset_col.button("Reset", icon=":material/restart_alt:", key=state.widge
                          help="Build a new network from the sidebar settings, at initialization.")
 
 run = state.current_run()
-import os as _os
-if _os.environ.get("DBGLOG"):
-    open(_os.environ["DBGLOG"], "a").write(f"FULL {time.time():.2f} {__import__('threading').get_ident()} step={step} train={train} pause={pause} reset={reset} training={state.is_training()} count={run.step_count if run else None} init={settings.get('init')}\n")
 if pause:
     state.stop_training()
 if run is not None and wanted is not None and run.config.probe_every != wanted.probe_every:

@@ -74,7 +74,8 @@ def train_all(runs: dict[str, Run], steps: int) -> None:
             done = index * steps + (run_.step_count - start)
             progress.progress(min(done / total, 1.0), text=f"Training {init}: step {run_.step_count}")
         try:
-            run.train(steps, callback=report, probe_last=True)
+            with state.run_lock():  # a rerun may start on another thread while this one still trains
+                run.train(steps, callback=report, probe_last=True)
         except UserError as error:
             widgets.show_user_error(f"{init}: {error}")
     progress.empty()
@@ -164,8 +165,9 @@ moment = MOMENTS[1]
 if trained:
     state.ensure_default(state.widget(PAGE, "moment"), MOMENTS[0])
     moment = st.radio("Show the networks", MOMENTS, horizontal=True, key=state.widget(PAGE, "moment"))
-snapshots = {init: (run.initial_snapshot() if moment == "at initialization" else run.latest)
-             for init, run in runs.items()}
+with state.run_lock():  # wait for training still running on an interrupted earlier run of this page
+    snapshots = {init: (run.initial_snapshot() if moment == "at initialization" else run.latest)
+                 for init, run in runs.items()}
 first = next(iter(runs.values()))
 st.caption(f"{first.config.arch} on {first.config.batch_size} {first.dataset.name} images, seed {first.config.seed}"
            + (f"; inputs {first.dataset.adaptation()}" if first.dataset.adaptation() else "") + ".")
