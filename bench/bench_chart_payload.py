@@ -171,7 +171,7 @@ def other_page_window(browser, server, path: str) -> Window:
 def activations_page_figures(run) -> dict:
     """The five figures the Activations page draws for ``run``, built with the page's own arguments.
 
-    Mirrors ``live_view`` in dashboard/pages/activations.py (default toggles; heatmap of
+    Mirrors ``live_view`` in dashboard/views/activations.py (default toggles; heatmap of
     the last hidden layer): keep the two in step when the page changes.
     """
     import math

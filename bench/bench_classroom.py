@@ -18,6 +18,7 @@ reports what it finished.
 
     python bench/bench_classroom.py                                 # N = 1, 10, 30; 100 resets
     python bench/bench_classroom.py --sessions 1,5 --steps 2 --resets 0 --level-timeout 300
+    python bench/bench_classroom.py --app dashboard/app.py,/tmp/copy/dashboard/app.py   # compare two trees
 """
 
 from __future__ import annotations
@@ -219,13 +220,17 @@ def spread(values: list[float]) -> str:
 
 
 def print_levels(levels: list[dict]) -> None:
-    single = next((statistics.median(r["step_s"]) for r in levels if r["sessions"] == 1 and r["step_s"]), None)
-    print("\n| N | completed | open s | first Step s (compiles) | Step s | Step vs N=1 | baseline MiB | end MiB | "
-          "MiB/session | peak MiB | exceptions | tracebacks |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    """One row per (app, N); "Step vs N=1" divides by the same app's single-session Step."""
+    single = {r["app"]: statistics.median(r["step_s"]) for r in levels if r["sessions"] == 1 and r["step_s"]}
+    several_apps = len({r["app"] for r in levels}) > 1
+    print("\n| " + ("app | " if several_apps else "") + "N | completed | open s | first Step s (compiles) | Step s | "
+          "Step vs N=1 | baseline MiB | end MiB | MiB/session | peak MiB | exceptions | tracebacks |")
+    print("| --- " * (12 + several_apps) + "|")
     for r in levels:
-        ratio = f"{statistics.median(r['step_s']) / single:.1f}x" if single and r["step_s"] else "n/a"
-        print(f"| {r['sessions']} | {r['completed']} | {spread(r['open_s'])} | {spread(r['first_step_s'])} | "
+        base = single.get(r["app"])
+        ratio = f"{statistics.median(r['step_s']) / base:.1f}x" if base and r["step_s"] else "n/a"
+        print("| " + (f"`{r['app']}` | " if several_apps else "") +
+              f"{r['sessions']} | {r['completed']} | {spread(r['open_s'])} | {spread(r['first_step_s'])} | "
               f"{spread(r['step_s'])} | {ratio} | {r.get('baseline_mib', float('nan')):.0f} | {r['end_mib']:.0f} | "
               f"{r['per_session_mib']:.1f} | {r['peak_mib']:.0f} | {r['exceptions']} | {r['tracebacks']} |")
 
@@ -254,29 +259,35 @@ def main() -> None:
     parser.add_argument("--resets", type=int, default=100)
     parser.add_argument("--reset-warmup", type=int, default=10)
     parser.add_argument("--reset-timeout", type=float, default=480)
-    parser.add_argument("--app", default="dashboard/app.py", help="the Streamlit entry script")
+    parser.add_argument("--app", default="dashboard/app.py",
+                        help="the Streamlit entry script; several, comma separated, alternate level by level")
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
 
-    levels, reset_result = [], None
+    apps = [a for a in args.app.split(",") if a]
+    levels, reset_results = [], {}
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
-            for n in [int(v) for v in args.sessions.split(",") if v]:
-                print(f"N = {n} sessions (lesson {args.lesson}, {args.steps} Steps each, "
-                      f"at most {args.level_timeout:.0f} s)...", flush=True)
-                levels.append(run_level(browser, args.app, n, args.steps, args.lesson, args.level_timeout,
-                                        args.first_step_timeout))
-                print_levels(levels[-1:])
-            if args.resets:
-                print(f"{args.resets} resets in one session (at most {args.reset_timeout:.0f} s)...", flush=True)
-                reset_result = resets(browser, args.app, args.resets, args.reset_warmup, args.lesson, args.reset_timeout)
+            for level, n in enumerate(int(v) for v in args.sessions.split(",") if v):
+                for app in apps[level % len(apps):] + apps[:level % len(apps)]:  # the order rotates per level
+                    print(f"N = {n} sessions on {app} (lesson {args.lesson}, {args.steps} Steps each, "
+                          f"at most {args.level_timeout:.0f} s)...", flush=True)
+                    levels.append({"app": app, **run_level(browser, app, n, args.steps, args.lesson,
+                                                           args.level_timeout, args.first_step_timeout)})
+                    print_levels(levels[-1:])
+            for app in apps if args.resets else []:
+                print(f"{args.resets} resets in one session on {app} (at most {args.reset_timeout:.0f} s)...",
+                      flush=True)
+                reset_results[app] = resets(browser, app, args.resets, args.reset_warmup, args.lesson,
+                                            args.reset_timeout)
         finally:
             browser.close()
     print("\nClassroom load, lesson %s:" % args.lesson)
     print_levels(levels)
-    if reset_result is not None:
+    for app, reset_result in reset_results.items():
+        print(f"\n{app}:", end="")
         print_resets(reset_result, args.reset_warmup)
 
 

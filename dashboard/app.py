@@ -16,7 +16,9 @@ if str(ROOT) not in sys.path:
 # Material icons ship with Streamlit; emoji need a colour-emoji font the projector PC may lack.
 st.set_page_config(page_title="cnnviz — inside a CNN while it trains", page_icon=":material/biotech:", layout="wide")
 
-PAGES = Path(__file__).parent / "pages"
+# Not "pages/": Streamlit auto-lists a folder of that name before st.navigation first runs,
+# so a deep link to a fresh server would show file names instead of this navigation.
+PAGES = Path(__file__).parent / "views"
 navigation = st.navigation({
     "Learn": [
         st.Page(PAGES / "home.py", title="Lessons", icon=":material/school:", default=True),

@@ -75,7 +75,7 @@ def test_lesson_sets_every_control_and_opens_its_page():
 @pytest.fixture(scope="module")
 def activations():
     """One Activations page session (ltfn_convnet, He, Adam, batch 16), shared in order."""
-    at = page("pages/activations.py", **{"activations:batch_size": BATCH}).run()
+    at = page("views/activations.py", **{"activations:batch_size": BATCH}).run()
     assert_clean(at)
     return at
 
@@ -192,7 +192,7 @@ def test_a_learning_rate_of_a_million_halts_with_a_message(activations):
 
 # -------------------------------------------------------------------- compare
 def test_compare_page_shows_four_initializers_side_by_side():
-    at = page("pages/compare_inits.py", **{"compare:batch_size": BATCH}).run()
+    at = page("views/compare_inits.py", **{"compare:batch_size": BATCH}).run()
     assert_clean(at)
     std = chart(at, "Pre-activation spread per layer, one line per initializer")
     lines = {trace["name"]: trace["y"] for trace in std["data"]}

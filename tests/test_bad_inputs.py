@@ -18,7 +18,7 @@ from cnnviz.config import RunConfig
 from cnnviz.training import Run
 from scripts import make_test_models as models
 
-PAGES = Path(__file__).resolve().parents[1] / "dashboard" / "pages"
+PAGES = Path(__file__).resolve().parents[1] / "dashboard" / "views"
 
 
 def refused(capsys, argv, *fragments) -> str:

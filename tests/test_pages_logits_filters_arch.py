@@ -17,7 +17,7 @@ from cnnviz.training import Run
 from dashboard import state
 
 os.environ.setdefault("CNNVIZ_OFFLINE", "1")
-PAGES = Path(__file__).resolve().parents[1] / "dashboard" / "pages"
+PAGES = Path(__file__).resolve().parents[1] / "dashboard" / "views"
 TIMEOUT = 120
 
 

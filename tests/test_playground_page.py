@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-PAGE = str(Path(__file__).resolve().parents[1] / "dashboard" / "pages" / "optimizer_playground.py")
+PAGE = str(Path(__file__).resolve().parents[1] / "dashboard" / "views" / "optimizer_playground.py")
 
 
 def plotly_figures(at):

@@ -121,7 +121,7 @@ def test_reinspecting_an_uploaded_model_reuses_its_core_and_reproduces_the_numbe
 def test_two_browser_sessions_do_not_see_each_others_uploads(tmp_path):
     from streamlit.testing.v1 import AppTest
 
-    page = str(Path(__file__).resolve().parents[1] / "dashboard" / "pages" / "your_model.py")
+    page = str(Path(__file__).resolve().parents[1] / "dashboard" / "views" / "your_model.py")
     data = models.save(models.logits_model(), tmp_path / "mine.keras").read_bytes()
     alice, bob = AppTest.from_file(page, default_timeout=120), AppTest.from_file(page, default_timeout=120)
     alice.run()

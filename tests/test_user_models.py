@@ -176,7 +176,7 @@ def test_cli_inspect_model_on_an_image_folder(saved, tmp_path, capsys):
 
 
 # ----------------------------------------------------------------- the page
-PAGE = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "dashboard" / "pages" / "your_model.py")
+PAGE = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "dashboard" / "views" / "your_model.py")
 
 
 def page():

@@ -28,7 +28,7 @@ PAGE = "filters"
 MAX_MAPS = 32
 CONV_ARCHS = [name for name in QUICK_ARCHS if any(type(spec).__name__ == "Conv" for spec in ARCHITECTURES[name].specs())]
 
-st.title("🧩 Filters & feature maps")
+st.title("Filters & feature maps")
 st.markdown("A conv layer slides small **kernels** over its input; each kernel produces one **feature map**. "
             "Watch the first-layer kernels turn from noise into strokes as the network trains.")
 

@@ -24,7 +24,7 @@ from dashboard import state  # noqa: E402
 
 PAGE = "architecture"
 
-st.title("🏗️ Architecture")
+st.title("Architecture")
 st.markdown("Pick a network to see every layer's output shape and parameter count, how the data shrinks on its way "
             "to the logits, and the arithmetic behind each spatial size: **O = 1 + (W − K + 2P) / S**.")
 

@@ -23,7 +23,7 @@ GALLERY_SIZE = 12
 GALLERY_PIXELS = 56  # at most this many pixels a side per gallery image
 SMALL_INPUT_VALUES = 32 * 32 * 3
 
-st.title("🎯 Logits & softmax")
+st.title("Logits & softmax")
 st.markdown("The network ends in one raw score (**logit**) per class; softmax turns them into probabilities. "
             "Looking at many test images at once shows whether the network is guessing, certain, or certain *and wrong*.")
 

@@ -13,9 +13,9 @@ from cnnviz.lessons import LESSONS  # noqa: E402
 from dashboard import state, widgets  # noqa: E402
 
 # Where each lesson's page lives, relative to dashboard/app.py (what st.switch_page wants).
-PAGE_FILES = {"activations": "pages/activations.py", "compare": "pages/compare_inits.py",
-              "playground": "pages/optimizer_playground.py", "logits": "pages/logits.py",
-              "filters": "pages/filters.py", "architecture": "pages/architecture.py"}
+PAGE_FILES = {"activations": "views/activations.py", "compare": "views/compare_inits.py",
+              "playground": "views/optimizer_playground.py", "logits": "views/logits.py",
+              "filters": "views/filters.py", "architecture": "views/architecture.py"}
 PAGE_TITLES = {"activations": "Activations (live training)", "compare": "Compare initializers",
                "playground": "Optimizer playground", "logits": "Logits & softmax", "filters": "Filters & feature maps",
                "architecture": "Architecture"}

@@ -38,7 +38,7 @@ def show_user_error(error) -> None:
     message = str(error).strip()
     first_word = message.split(" ", 1)[0]
     if "." in first_word:  # "lambda.keras contains ...": capitalising would misname the file
-        st.error(message, icon="🚫")
+        st.error(message, icon=":material/block:")
     else:
         show_sentence(message)
 
@@ -94,9 +94,9 @@ def show_run(run) -> None:
                f"loss {snapshot.loss:.4g}, batch accuracy {snapshot.accuracy:.1%}.")
     for note in [extras["note"], *extras["notes"]]:
         if note:
-            st.info(note[:1].upper() + note[1:], icon="ℹ️")
+            st.info(note[:1].upper() + note[1:], icon=":material/info:")
     if run.halted is not None:
-        st.error(f"Training stopped: {run.halted.message()}.", icon="🛑")
+        st.error(f"Training stopped: {run.halted.message()}.", icon=":material/dangerous:")
     if extras["recovered_pre_activations"]:
         worst = max(item["max_abs_error"] for item in extras["recovered_pre_activations"])
         names = ", ".join(item["name"] for item in extras["recovered_pre_activations"])
@@ -130,14 +130,14 @@ def show_run(run) -> None:
     st.subheader("Findings")
     findings = diagnose_run(run)
     if not findings:
-        st.success("Nothing alarming in these numbers.", icon="✅")
+        st.success("Nothing alarming in these numbers.", icon=":material/check_circle:")
     for finding in findings:
         where = f"{finding.layer}: " if finding.layer else ""
         text = f"**{where}{finding.message}**" + (f"  \n→ {finding.suggestion}" if finding.suggestion else "")
         SEVERITY_BOX.get(finding.severity, st.info)(text)
 
 
-st.title("📦 Your model")
+st.title("Your model")
 st.markdown("Upload a classifier saved with Keras 3 (`model.save('model.keras')`). cnnviz loads it safely — no "
             "Lambda layers or custom code are run — probes every Dense and convolution layer, and shows the same "
             "histograms and findings as for the built-in networks. Your session's other run is not touched.")
