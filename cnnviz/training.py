@@ -118,7 +118,9 @@ class Run:
             pre, logits = self.probed(images, training=True)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=tf.cast(logits, tf.float32)))
         grads = tape.gradient(loss, variables)
-        each_grad_finite = tf.stack([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+        # One pass per tensor: a sum is finite only if every element is (a sum that overflows
+        # float32 also counts as non-finite, which such a gradient deserves).
+        each_grad_finite = tf.stack([tf.math.is_finite(tf.reduce_sum(g)) for g in grads])
         grads_finite = tf.reduce_all(each_grad_finite)
         ok = tf.logical_and(tf.math.is_finite(loss), grads_finite)
 
@@ -127,7 +129,7 @@ class Run:
             return tf.constant(True)
 
         applied = tf.cond(ok, apply, lambda: tf.constant(False))
-        weights_finite = tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in variables])
+        weights_finite = tf.stack([tf.math.is_finite(tf.reduce_sum(v)) for v in variables])
         restore = tf.logical_not(tf.reduce_all(weights_finite))
 
         def undo():
