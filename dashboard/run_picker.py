@@ -86,7 +86,7 @@ def train_more_button(run: Run, page: str, steps: int = TRAIN_STEPS) -> None:
     if st.button(f"Train {steps} more steps", key=state.widget(page, "train"),
                  help=f"{steps} steps of {run.config.optimizer} on batches of {run.config.batch_size} training images."):
         try:
-            with st.spinner(f"Training {steps} steps…"):
+            with st.spinner(f"Training {steps} steps…"), state.run_lock():
                 run.train(steps)
         except UserError as error:
             st.error(str(error))

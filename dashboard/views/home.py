@@ -36,6 +36,9 @@ def open_lesson(lesson) -> None:
         state.pop(state.COMPARE_RUNS)
     else:
         state.apply_settings(lesson.page, lesson.settings)
+        # Forget which preset the playground applied last, so re-opening the same lesson
+        # after editing its controls restores the lesson's settings.
+        state.pop(state.widget(lesson.page, "applied_preset"))
     st.switch_page(PAGE_FILES[lesson.page])
 
 

@@ -183,7 +183,8 @@ if run is not None:
     more = max(int(settings["steps"]), 1)
     if st.button(f"Train {more} more step{'s' if more > 1 else ''}", key=key("train_more")):
         try:
-            run.train(more)
+            with state.run_lock():  # never two steps of one session's run at once
+                run.train(more)
         except UserError as error:
             show_user_error(error)
     show_run(run)
