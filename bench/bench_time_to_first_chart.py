@@ -269,11 +269,17 @@ def main() -> None:
     args = parser.parse_args()
 
     apps = [a for a in args.app.split(",") if a]
+
+    def page_file(app: str) -> Path:  # the page module behind the url path (views/ now, pages/ before)
+        folder = (ROOT / app).parent
+        return next((folder / sub / f"{args.path}.py" for sub in ("views", "pages")
+                     if (folder / sub / f"{args.path}.py").exists()), folder / "views" / f"{args.path}.py")
+
     if not args.analyse_only:
         print(f"Time to first chart on /{args.path}: {args.repeats} cold starts vs `import tensorflow`")
         print_summary(measure(args.repeats, args.path, apps), apps)
     if (args.analyse or args.analyse_only) and len(apps) == 1:
-        analyse((ROOT / apps[0]).parent / "pages" / f"{args.path}.py", args.top)
+        analyse(page_file(apps[0]), args.top)
     elif args.analyse or args.analyse_only:  # one process per app: each must import its own cnnviz
         for app in apps:
             print(f"\n## analysis of {app}", flush=True)

@@ -163,7 +163,12 @@ class Run:
     def snapshot_at_init(self) -> Snapshot:
         """Probe the untrained network on the first batch (step 0); fixes histogram ranges."""
         images, labels = self.batch(0)
-        out = self._compiled_forward(images, labels, fixed_range=False)
+        if self._compiled_forward.experimental_get_tracing_count() == 0:
+            # A new core: tracing the probe graph for this one call costs several times running it
+            # eagerly (bench/bench_time_to_first_chart.py --analyse), and the first chart waits on it.
+            out = self._forward_graph(tf.constant(images), tf.constant(labels), fixed_range=False)
+        else:
+            out = self._compiled_forward(images, labels, fixed_range=False)
         snapshot = self._to_snapshot(out, step=0, labels=labels, trained=False)
         self._fix_ranges(snapshot)
         return snapshot

@@ -13,6 +13,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+# Streamlit calls keras.backend.clear_session() after every script run of every session
+# (script_runner._clean_problem_modules). That empties TensorFlow's kernel cache for the
+# whole process, so each session's next compiled step is instantiated again (seconds per
+# Step), and it resets Keras global state under the feet of concurrent sessions. Runs
+# never rely on Keras global state (see DESIGN.md), so that clean-up is switched off.
+from streamlit.runtime.scriptrunner import script_runner as _script_runner  # noqa: E402
+
+_script_runner._clean_problem_modules = lambda: None
+
 # Material icons ship with Streamlit; emoji need a colour-emoji font the projector PC may lack.
 st.set_page_config(page_title="cnnviz — inside a CNN while it trains", page_icon=":material/biotech:", layout="wide")
 
