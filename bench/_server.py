@@ -82,6 +82,22 @@ def tree_rss_mib(pid: int) -> float:
     return sum(_status_kib(p, "VmRSS") for p in descendants(pid)) / 1024
 
 
+def tree_cpu_seconds(pid: int, include_self: bool = True) -> float:
+    """User + system CPU seconds used so far by ``pid``'s live process tree (from /proc/<pid>/stat)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for member in descendants(pid):
+        if member == pid and not include_self:
+            continue
+        try:
+            with open(f"/proc/{member}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+    return total / ticks
+
+
 def launch_chromium(playwright, headless: bool = True):
     """Debian's Chromium driven by Playwright's sync API, with the shared benchmark flags."""
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=headless, args=CHROMIUM_ARGS)
@@ -172,6 +188,10 @@ class DashboardServer:
     # ----------------------------------------------------------- observing
     def url(self, path: str = "") -> str:
         return f"http://{LOOPBACK}:{self.port}/{path.lstrip('/')}"
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) the server and its children have used so far."""
+        return tree_cpu_seconds(self.process.pid) if self.process is not None else 0.0
 
     def rss_mib(self) -> float:
         """Resident memory of the server and its children now, in MiB."""

@@ -11,6 +11,9 @@ student) each open the Lessons page, press "Open this lesson" for a small networ
   MiB/session - (server RSS at the end - RSS after the teacher's warm-up) / N
   peak MiB    - the largest server RSS seen (sampled every 0.25 s, and the kernel's VmHWM)
   errors      - exception boxes in the pages + tracebacks in the server log
+  CPU s       - CPU seconds the server used after the warm-up, and the browsers (all
+                contexts' Chromium processes, which in a real room run on the students'
+                laptops but here share the server's cores)
 
 Then 100 Resets in one session: RSS after 10 warm-up resets vs after the last; target
 growth <= 5%. Every phase runs against a deadline; a level that runs out of time
@@ -24,6 +27,7 @@ reports what it finished.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -151,6 +155,8 @@ def run_level(browser, app: str, sessions: int, steps: int, lesson: str, timeout
             open_lesson_everywhere([teacher_page], server, lesson, deadline)
             result["baseline_mib"] = server.rss_mib()
             server.reset_peak()
+            # CPU from here on: the server's, and the browsers' (Chromium and Playwright's driver run under this process)
+            server_cpu, client_cpu, started = server.cpu_seconds(), tree_cpu_seconds(os.getpid(), False), time.monotonic()
             pages = []
             for _ in range(sessions):
                 context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -172,6 +178,10 @@ def run_level(browser, app: str, sessions: int, steps: int, lesson: str, timeout
                 result[phase] += out.partial
                 result["completed"] += f", then {len(out.partial)} of {sessions} sessions' next Step"
         finally:
+            if "baseline_mib" in result:
+                result["server_cpu_s"] = server.cpu_seconds() - server_cpu
+                result["client_cpu_s"] = tree_cpu_seconds(os.getpid(), False) - client_cpu
+                result["wall_s"] = time.monotonic() - started
             result["end_mib"] = server.rss_mib()
             result["peak_mib"] = server.sampled_peak_mib()
             result["exceptions"] = sum(exception_count(c.pages[0]) for c in contexts if c.pages)
@@ -224,15 +234,18 @@ def print_levels(levels: list[dict]) -> None:
     single = {r["app"]: statistics.median(r["step_s"]) for r in levels if r["sessions"] == 1 and r["step_s"]}
     several_apps = len({r["app"] for r in levels}) > 1
     print("\n| " + ("app | " if several_apps else "") + "N | completed | open s | first Step s (compiles) | Step s | "
-          "Step vs N=1 | baseline MiB | end MiB | MiB/session | peak MiB | exceptions | tracebacks |")
-    print("| --- " * (12 + several_apps) + "|")
+          "Step vs N=1 | baseline MiB | end MiB | MiB/session | peak MiB | exceptions | tracebacks | "
+          "CPU s server / browsers (wall s) |")
+    print("| --- " * (13 + several_apps) + "|")
     for r in levels:
         base = single.get(r["app"])
         ratio = f"{statistics.median(r['step_s']) / base:.1f}x" if base and r["step_s"] else "n/a"
         print("| " + (f"`{r['app']}` | " if several_apps else "") +
               f"{r['sessions']} | {r['completed']} | {spread(r['open_s'])} | {spread(r['first_step_s'])} | "
               f"{spread(r['step_s'])} | {ratio} | {r.get('baseline_mib', float('nan')):.0f} | {r['end_mib']:.0f} | "
-              f"{r['per_session_mib']:.1f} | {r['peak_mib']:.0f} | {r['exceptions']} | {r['tracebacks']} |")
+              f"{r['per_session_mib']:.1f} | {r['peak_mib']:.0f} | {r['exceptions']} | {r['tracebacks']} | "
+              f"{r.get('server_cpu_s', float('nan')):.0f} / {r.get('client_cpu_s', float('nan')):.0f} "
+              f"({r.get('wall_s', float('nan')):.0f}) |")
 
 
 def print_resets(r: dict, warmup: int) -> None:

@@ -110,8 +110,9 @@ def test_train_keeps_stepping_on_each_tick(activations):
     at.session_state["activations:train_steps"] = 3
     at.button(key="activations:train").click().run()
     assert_clean(at)
-    assert at.session_state["cnnviz:training"] is True
-    for _ in range(6):  # each script run is one tick of the live fragment
+    # How many steps fit in the first tick depends on the machine's speed: keep ticking
+    # (each script run is one tick of the live fragment) until it stops by itself.
+    for _ in range(6):
         if not at.session_state["cnnviz:training"]:
             break
         at.run()
