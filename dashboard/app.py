@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-# Streamlit calls keras.backend.clear_session() after every script run of every session
+# Streamlit calls Keras's process-wide clear_session after every script run of every session
 # (script_runner._clean_problem_modules). That empties TensorFlow's kernel cache for the
 # whole process, so each session's next compiled step is instantiated again (seconds per
 # Step), and it resets Keras global state under the feet of concurrent sessions. Runs
