@@ -111,8 +111,9 @@ class DashboardServer:
     """
 
     def __init__(self, app: str = "dashboard/app.py", port: int | None = None, extra_args=(),
-                 start_timeout_s: float = 90.0, sample_every_s: float = 0.25):
+                 start_timeout_s: float = 90.0, sample_every_s: float = 0.25, extra_env: dict | None = None):
         self.app = app
+        self.extra_env = dict(extra_env or {})
         self.port = port or free_port()
         self.extra_args = list(extra_args)
         self.start_timeout_s = start_timeout_s
@@ -131,7 +132,8 @@ class DashboardServer:
                 "--browser.gatherUsageStats", "false", *self.extra_args]
 
     def start(self) -> DashboardServer:
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CNNVIZ_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CNNVIZ_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
+               **self.extra_env}
         self.started = time.perf_counter()
         # A session of its own: stop() can signal the whole group this call created, and nothing else.
         self.process = subprocess.Popen(self.command(), cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,

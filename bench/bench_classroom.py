@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _server import (MAIN_CHART, DashboardServer, exception_count, launch_chromium, page_button,  # noqa: E402
-                     step_count)
+                     step_count, tree_cpu_seconds)
 
 TARGET_RESET_GROWTH_PERCENT = 5.0
 POLL_S = 0.25
@@ -141,13 +141,20 @@ def step_round(pages: list, expected: int, deadline: float) -> list[float]:
     return [finished[i] for i in range(len(pages))]
 
 
-def run_level(browser, app: str, sessions: int, steps: int, lesson: str, timeout_s: float, first_step_timeout_s: float) -> dict:
+def browsers_cpu_seconds(server) -> float:
+    """CPU seconds of everything this script started except the server: Chromium and Playwright's driver."""
+    return tree_cpu_seconds(os.getpid(), include_self=False) - server.cpu_seconds()
+
+
+def run_level(browser, app: str, sessions: int, steps: int, lesson: str, timeout_s: float, first_step_timeout_s: float,
+              server_env: dict | None = None) -> dict:
     """One class of ``sessions`` students against a fresh server (see module docs)."""
     result = {"sessions": sessions, "completed": "no", "open_s": [], "first_step_s": [], "step_s": []}
     phase = "open_s"
     deadline = time.monotonic() + timeout_s
     contexts = []
-    with DashboardServer(app=app) as server:
+    server_cpu = client_cpu = started = None
+    with DashboardServer(app=app, extra_env=server_env) as server:
         try:
             teacher = browser.new_context(viewport={"width": 1400, "height": 1000})
             contexts.append(teacher)
@@ -156,7 +163,7 @@ def run_level(browser, app: str, sessions: int, steps: int, lesson: str, timeout
             result["baseline_mib"] = server.rss_mib()
             server.reset_peak()
             # CPU from here on: the server's, and the browsers' (Chromium and Playwright's driver run under this process)
-            server_cpu, client_cpu, started = server.cpu_seconds(), tree_cpu_seconds(os.getpid(), False), time.monotonic()
+            server_cpu, client_cpu, started = server.cpu_seconds(), browsers_cpu_seconds(server), time.monotonic()
             pages = []
             for _ in range(sessions):
                 context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -178,9 +185,9 @@ def run_level(browser, app: str, sessions: int, steps: int, lesson: str, timeout
                 result[phase] += out.partial
                 result["completed"] += f", then {len(out.partial)} of {sessions} sessions' next Step"
         finally:
-            if "baseline_mib" in result:
+            if server_cpu is not None:
                 result["server_cpu_s"] = server.cpu_seconds() - server_cpu
-                result["client_cpu_s"] = tree_cpu_seconds(os.getpid(), False) - client_cpu
+                result["client_cpu_s"] = browsers_cpu_seconds(server) - client_cpu
                 result["wall_s"] = time.monotonic() - started
             result["end_mib"] = server.rss_mib()
             result["peak_mib"] = server.sampled_peak_mib()
@@ -193,11 +200,12 @@ def run_level(browser, app: str, sessions: int, steps: int, lesson: str, timeout
     return result
 
 
-def resets(browser, app: str, count: int, warmup: int, lesson: str, timeout_s: float) -> dict:
+def resets(browser, app: str, count: int, warmup: int, lesson: str, timeout_s: float,
+           server_env: dict | None = None) -> dict:
     """``count`` presses of Reset in one session; server RSS after ``warmup`` of them and after the last."""
     result = {"done": 0, "rss": []}
     deadline = time.monotonic() + timeout_s
-    with DashboardServer(app=app) as server:
+    with DashboardServer(app=app, extra_env=server_env) as server:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         try:
@@ -274,7 +282,10 @@ def main() -> None:
     parser.add_argument("--reset-timeout", type=float, default=480)
     parser.add_argument("--app", default="dashboard/app.py",
                         help="the Streamlit entry script; several, comma separated, alternate level by level")
+    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for the server (e.g. MALLOC_ARENA_MAX=2); repeatable")
     args = parser.parse_args()
+    server_env = dict(item.split("=", 1) for item in args.server_env)
 
     from playwright.sync_api import sync_playwright
 
@@ -288,13 +299,13 @@ def main() -> None:
                     print(f"N = {n} sessions on {app} (lesson {args.lesson}, {args.steps} Steps each, "
                           f"at most {args.level_timeout:.0f} s)...", flush=True)
                     levels.append({"app": app, **run_level(browser, app, n, args.steps, args.lesson,
-                                                           args.level_timeout, args.first_step_timeout)})
+                                                           args.level_timeout, args.first_step_timeout, server_env)})
                     print_levels(levels[-1:])
             for app in apps if args.resets else []:
                 print(f"{args.resets} resets in one session on {app} (at most {args.reset_timeout:.0f} s)...",
                       flush=True)
                 reset_results[app] = resets(browser, app, args.resets, args.reset_warmup, args.lesson,
-                                            args.reset_timeout)
+                                            args.reset_timeout, server_env)
         finally:
             browser.close()
     print("\nClassroom load, lesson %s:" % args.lesson)
