@@ -265,8 +265,8 @@ def print_resets(r: dict, warmup: int) -> None:
         print(f"RSS at lesson open {r['start_mib']:.0f} MiB, after {warmup} resets {r['warm_mib']:.0f} MiB, after "
               f"{r['done']} {r['end_mib']:.0f} MiB: growth {growth:+.1f}% ({per_reset:+.2f} MiB/reset); "
               f"peak {r['peak_mib']:.0f} MiB; target <= {TARGET_RESET_GROWTH_PERCENT:.0f}%: {verdict}")
-        marks = [r["rss"][i - 1] for i in (1, warmup, 25, 50, 75, 100) if i <= len(r["rss"])]
-        print("RSS after reset 1, %d, 25, 50, 75, 100 (as far as done): %s MiB" % (warmup, ", ".join(f"{m:.0f}" for m in marks)))
+        marks = sorted({1, warmup, 25, 50, 75, 100, len(r["rss"])} & set(range(1, len(r["rss"]) + 1)))
+        print("RSS after reset " + ", ".join(f"{i}: {r['rss'][i - 1]:.0f}" for i in marks) + " MiB")
     print(f"exceptions shown: {r['exceptions']}, server tracebacks: {r['tracebacks']}")
 
 
