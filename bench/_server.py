@@ -3,8 +3,9 @@
 ``DashboardServer`` starts ``python -m streamlit run dashboard/app.py`` headless on a
 free loopback port, waits for ``/_stcore/health``, measures the resident memory of the
 server and its children from ``/proc`` (now, and the peak seen by a sampler thread),
-counts Python tracebacks in its log, and always kills it on the way out, even when
-the benchmark fails half-way.
+counts Python tracebacks in its log (a log with tracebacks is kept and its path printed,
+a clean one deleted), and always kills it on the way out, even when the benchmark fails
+half-way.
 
 ``launch_chromium`` starts Debian's Chromium through Playwright with the flags the
 benchmarks share (no sandbox in containers, no GPU, no background traffic, loopback
@@ -175,7 +176,15 @@ class DashboardServer:
                 pass
         if self._sampler is not None:
             self._sampler.join(timeout=2)
+        if self._log.closed:  # stopped before
+            return
         self._log.flush()
+        if self.process is not None:
+            if self.traceback_count():  # keep the evidence, and say where it is
+                print(f"server log with tracebacks kept: {self._log.name}", file=sys.stderr)
+            else:
+                self._log.close()
+                Path(self._log.name).unlink()
 
     def __enter__(self) -> DashboardServer:
         try:
@@ -217,6 +226,9 @@ class DashboardServer:
             time.sleep(self.sample_every_s)
 
     def log_text(self) -> str:
+        """The server's output so far ("" once stop() has removed a clean log)."""
+        if not Path(self._log.name).exists():
+            return ""
         self._log.flush()
         return Path(self._log.name).read_text(errors="replace")
 

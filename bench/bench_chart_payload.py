@@ -38,8 +38,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _server import (MAIN_CHART, ROOT, DashboardServer, exception_count, launch_chromium, page_button,  # noqa: E402
-                     wait_for_step, wait_idle)
+from _server import (  # noqa: E402
+    MAIN_CHART,
+    ROOT,
+    DashboardServer,
+    exception_count,
+    launch_chromium,
+    page_button,
+    wait_for_step,
+    wait_idle,
+)
 
 TARGET_KB = 300
 PAGE_TIMEOUT_S = 180
@@ -238,7 +246,8 @@ def kb(value: float) -> str:
 
 
 def print_tables(rows: list[dict], step_rows: list[dict]) -> None:
-    print("\n| window | frames | total KB | chart JSON KB (charts) | of which templates KB | deflate KB | cached refs |")
+    print("\n| window | frames | total KB | chart JSON KB (charts) | of which templates KB | deflate KB | "
+          "cached refs |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(f"| {r['label']} | {r['frames']} | {kb(r['total'])} | {kb(r['chart_bytes'])} ({r['charts']}) | "

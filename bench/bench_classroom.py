@@ -35,8 +35,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _server import (MAIN_CHART, DashboardServer, exception_count, launch_chromium, page_button,  # noqa: E402
-                     step_count, tree_cpu_seconds)
+from _server import (  # noqa: E402
+    MAIN_CHART,
+    DashboardServer,
+    exception_count,
+    launch_chromium,
+    page_button,
+    step_count,
+    tree_cpu_seconds,
+)
 
 TARGET_RESET_GROWTH_PERCENT = 5.0
 POLL_S = 0.25
@@ -96,8 +103,8 @@ def wait_all(pages: list, predicate_js: str, deadline: float) -> dict[int, float
     return done
 
 
-CHARTS_READY_JS = ("() => document.querySelectorAll('%s').length > 0 && document.querySelector("
-                   "'[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'" % MAIN_CHART)
+CHARTS_READY_JS = (f"() => document.querySelectorAll('{MAIN_CHART}').length > 0 && document.querySelector("
+                   "'[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'")
 HOME_READY_JS = "() => !!document.querySelector('.st-key-lesson-%s button')"
 
 
@@ -162,7 +169,7 @@ def run_level(browser, app: str, sessions: int, steps: int, lesson: str, timeout
             open_lesson_everywhere([teacher_page], server, lesson, deadline)
             result["baseline_mib"] = server.rss_mib()
             server.reset_peak()
-            # CPU from here on: the server's, and the browsers' (Chromium and Playwright's driver run under this process)
+            # CPU from here on: the server's, and the browsers' (Chromium and Playwright's driver are our children)
             server_cpu, client_cpu, started = server.cpu_seconds(), browsers_cpu_seconds(server), time.monotonic()
             pages = []
             for _ in range(sessions):
@@ -308,7 +315,7 @@ def main() -> None:
                                             args.reset_timeout, server_env)
         finally:
             browser.close()
-    print("\nClassroom load, lesson %s:" % args.lesson)
+    print(f"\nClassroom load, lesson {args.lesson}:")
     print_levels(levels)
     for app, reset_result in reset_results.items():
         print(f"\n{app}:", end="")

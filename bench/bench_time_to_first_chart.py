@@ -34,8 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _server import (MAIN_CHART, ROOT, DashboardServer, exception_count, launch_chromium,  # noqa: E402
-                     page_button)
+from _server import MAIN_CHART, ROOT, DashboardServer, exception_count, launch_chromium, page_button  # noqa: E402
 
 TARGET_RATIO = 2.5
 QUIET_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CNNVIZ_OFFLINE": "1"}
@@ -44,9 +43,9 @@ FIRST_CHART_TIMEOUT_S = 240
 IDLE_BEFORE_STEP_S = 5.0  # the page's script must sit finished this long, chart-less, before Step is pressed
 PROGRESS_JS = """() => ({
   title: !!document.querySelector('[data-testid="stMain"] h1'),
-  chart: [...document.querySelectorAll('%s')].some(e => e.getBoundingClientRect().height > 0),
+  chart: [...document.querySelectorAll('MAIN_CHART')].some(e => e.getBoundingClientRect().height > 0),
   idle: document.querySelector('[data-testid="stApp"]')?.dataset.testScriptState === 'notRunning',
-})""" % MAIN_CHART
+})""".replace("MAIN_CHART", MAIN_CHART)
 
 
 def time_import_tensorflow() -> float:
@@ -107,7 +106,8 @@ def measure(repeats: int, url_path: str, apps: list[str]) -> list[dict]:
                 shift = repeat % len(tasks)
                 results = {}
                 for task in tasks[shift:] + tasks[:shift]:
-                    results[task] = time_import_tensorflow() if task is None else time_first_chart(browser, url_path, task)
+                    results[task] = (time_import_tensorflow() if task is None
+                                     else time_first_chart(browser, url_path, task))
                 import_s = results[None]
                 for app in apps:
                     stamps = results[app]
@@ -156,7 +156,7 @@ def page_imports(path: Path) -> list[str]:
 
 def import_costs(modules: list[str], repo_root: Path, top: int) -> list[tuple[float, str]]:
     """(cumulative seconds, package) of the most expensive top-level imports, via -X importtime."""
-    code = "import sys; sys.path.insert(0, %r)\n" % str(repo_root) + "\n".join(f"import {m}" for m in modules)
+    code = f"import sys; sys.path.insert(0, {str(repo_root)!r})\n" + "\n".join(f"import {m}" for m in modules)
     result = subprocess.run([sys.executable, "-X", "importtime", "-c", code], env=QUIET_ENV, cwd=ROOT,
                             capture_output=True, text=True, timeout=300, check=True)
     costs = []
@@ -171,8 +171,7 @@ def import_costs(modules: list[str], repo_root: Path, top: int) -> list[tuple[fl
 
 def profile_first_run(page_file: Path, top: int) -> tuple[float, list[tuple[float, str]]]:
     """Wall seconds of the page's first AppTest run and its costliest calls (cumulative s, where)."""
-    from streamlit.testing.v1 import AppTest
-    from streamlit.testing.v1 import local_script_runner
+    from streamlit.testing.v1 import AppTest, local_script_runner
 
     profiler = cProfile.Profile()
     original = local_script_runner.LocalScriptRunner._run_script_thread
