@@ -10,6 +10,8 @@ from cnnviz.errors import UserError
 
 MAX_BATCH_SIZE = 4096
 MAX_STEPS_PER_CALL = 10_000
+# Name -> (low, high): the pixel values fed to the network for black and white.
+INPUT_RANGES = {"0-1": (0.0, 1.0), "0-255": (0.0, 255.0), "-1-1": (-1.0, 1.0)}
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,15 @@ class RunConfig:
     bins: int = 50
     input_shape: tuple[int, int, int] | None = None
     classes: int | None = None
+    # The pixel range fed to the network: images are stored in [0, 1]; a model that rescales
+    # inside (Rescaling(1/255) first) wants "0-255". See INPUT_RANGES.
+    input_range: str = "0-1"
+    # Optimizer hyperparameters besides the learning rate (None: cnnviz.optimizers' defaults).
+    momentum: float | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    rho: float | None = None
+    epsilon: float | None = None
 
     def __post_init__(self):
         if self.input_shape is not None:
@@ -44,6 +55,26 @@ class RunConfig:
             raise UserError(f"histogram bins must be between 5 and 512, got {self.bins!r}")
         if self.classes is not None and self.classes < 2:
             raise UserError(f"a classifier needs at least 2 classes, got {self.classes!r}")
+        if self.input_range not in INPUT_RANGES:
+            raise UserError(f"unknown input range {self.input_range!r}; choose one of: {', '.join(INPUT_RANGES)}")
+        for name in ("momentum", "beta1", "beta2", "rho"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
+                raise UserError(f"{name} must be in [0, 1), got {value!r}")
+        if self.epsilon is not None and not (isinstance(self.epsilon, (int, float)) and math.isfinite(self.epsilon)
+                                             and self.epsilon > 0):
+            raise UserError(f"epsilon must be a positive number, got {self.epsilon!r}")
+
+    def optimizer_spec(self):
+        """The :class:`~cnnviz.optimizers.OptimizerSpec` this run trains with."""
+        from cnnviz.optimizers import OptimizerSpec
+
+        return OptimizerSpec(self.optimizer, self.lr, self.momentum, self.beta1, self.beta2, self.rho, self.epsilon)
+
+    def scale_images(self, images):
+        """Map images stored in [0, 1] to this run's :attr:`input_range`."""
+        low, high = INPUT_RANGES[self.input_range]
+        return images if (low, high) == (0.0, 1.0) else images * (high - low) + low
 
     def replace(self, **changes) -> RunConfig:
         """A copy with some fields changed (validated again)."""

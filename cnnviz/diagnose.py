@@ -22,13 +22,18 @@ from cnnviz.diagnose_rules import (  # noqa: F401  (re-exported: the public name
     has_layer, he_std, possessive, saturated_share, times)
 from cnnviz.snapshot import LayerSnapshot, Snapshot
 
-# --- gradients, relative to the weights they update (‖∇w‖/‖w‖), so the rule does not
-# depend on layer size. He + Adam on MNIST stays below ~3 in the first steps.
-EXPLODING_GRAD_WARNING = 10.0
-EXPLODING_GRAD_ERROR = 1e3
-# First layer's gradient norm below this fraction of the output layer's: the signal
-# coming back from the loss dies before it reaches the input side.
+# --- gradients. A plain (SGD-family) step changes a layer's weights by lr·‖∇w‖/‖w‖ of their
+# size, momentum by up to 1/(1 − β) times that; adaptive optimizers (Adam, RMSProp, ...)
+# normalise the gradient away, so for them only the measured update size matters
+# (update_ratio_*). The predicted relative step is judged like a measured one.
+SGD_FAMILY = ("sgd", "momentum", "nesterov")
+PREDICTED_STEP_WARNING = 0.1
+PREDICTED_STEP_ERROR = 10.0
+# The backward signal (std of ∂loss/∂pre-activation) at the first layer below this fraction
+# of the last hidden layer's: the gradient dies on its way back to the input side.
 VANISHING_GRAD_RATIO = 1e-3
+# ... above this multiple: it grows on the way back (exploding gradients).
+EXPLODING_GRAD_RATIO = 1e3
 
 # --- update size per step ‖Δw‖/‖w‖: the rule of thumb is ~1e-3. Adam at lr 1e-3 on
 # He-initialized layers sits at 1e-3 … 5e-2, so "far" means two decades either way.
@@ -42,23 +47,33 @@ NEAR_ZERO_WEIGHTS = 0.05
 
 
 # ----------------------------------------------------------------- gradient rules
-def check_gradients(snapshot: Snapshot) -> list[Finding]:
-    """Gradient norms far above the weights they update, or dying on the way back."""
+def check_gradients(snapshot: Snapshot, optimizer: str | None = None,
+                    learning_rate: float | None = None) -> list[Finding]:
+    """Steps a plain gradient would make far too big, and a backward signal that dies or explodes.
+
+    The step-size check only applies to SGD-family optimizers with a known learning rate,
+    and never to layers followed by normalisation (BatchNorm makes them scale-invariant:
+    their gradient shrinks as their weights grow, so ‖∇w‖/‖w‖ says nothing about harm).
+    """
     layers = [l for l in snapshot.layers if l.grad_norm is not None and math.isfinite(l.grad_norm)]
     if not layers:
         return []
     findings = []
-    relative = [(l.grad_norm / l.weight_norm, l) for l in layers if not _near_zero(l)]
-    if relative:
-        ratio, worst = max(relative, key=lambda pair: pair[0])
-        if ratio >= EXPLODING_GRAD_WARNING:
-            severity = "error" if ratio >= EXPLODING_GRAD_ERROR else "warning"
-            findings.append(Finding(
-                severity, "exploding_gradients", worst.name, snapshot.step,
-                f"{possessive(worst.name)} gradient norm is {fmt(worst.grad_norm)}, {times(ratio)} the norm of its "
-                f"weights ({fmt(worst.weight_norm)}): a plain gradient step changes them by lr × {times(ratio)} "
-                f"their own size",
-                "fix the activation scale first (he-normal); then lower the learning rate or clip gradients"))
+    if optimizer in SGD_FAMILY and learning_rate:
+        relative = [(learning_rate * l.grad_norm / l.weight_norm, l) for l in layers
+                    if not _near_zero(l) and not l.normalized_by]
+        if relative:
+            step, worst = max(relative, key=lambda pair: pair[0])
+            if step >= PREDICTED_STEP_WARNING:
+                severity = "error" if step >= PREDICTED_STEP_ERROR else "warning"
+                findings.append(Finding(
+                    severity, "exploding_gradients", worst.name, snapshot.step,
+                    f"{possessive(worst.name)} gradient norm is {fmt(worst.grad_norm)}, {times(step / learning_rate)} "
+                    f"the norm of its weights ({fmt(worst.weight_norm)}): one {optimizer} step at learning rate "
+                    f"{learning_rate:g} changes them by {_share(step)}",
+                    f"lower the learning rate to about {learning_rate * UPDATE_RATIO_TARGET / step:.1g}, or clip "
+                    "gradients; if activations explode too, fix the initialization first (he-normal)"))
+    findings += _backward_signal(snapshot)
     dead = [l for l in layers if l.grad_norm == 0.0]
     if dead:
         names = ", ".join(l.name for l in dead)
@@ -66,16 +81,35 @@ def check_gradients(snapshot: Snapshot) -> list[Finding]:
             "error", "vanishing_gradients", dead[0].name, snapshot.step,
             f"no gradient reaches {names}: the gradient norm is exactly 0, so these weights never change",
             "all-zero or dead layers block the backward pass: use a random fan-in scaled initializer (he-normal)"))
-    elif len(layers) > 1 and layers[-1].grad_norm > 0:
-        ratio = layers[0].grad_norm / layers[-1].grad_norm
-        if ratio < VANISHING_GRAD_RATIO:
-            findings.append(Finding(
-                "warning", "vanishing_gradients", layers[0].name, snapshot.step,
-                f"{possessive(layers[0].name)} gradient norm {fmt(layers[0].grad_norm)} is {times(1 / ratio)} "
-                f"smaller than {possessive(layers[-1].name)} ({fmt(layers[-1].grad_norm)}): the input side barely "
-                f"learns",
-                "use ReLU with he-normal (sigmoid/tanh stacks shrink gradients layer by layer)"))
     return findings
+
+
+def _backward_signal(snapshot: Snapshot) -> list[Finding]:
+    """Vanishing/exploding gradients: ∂loss/∂pre-activation from the last hidden layer to the first."""
+    hidden = [l for l in snapshot.layers[:-1] if l.backward_std is not None and math.isfinite(l.backward_std)]
+    if len(hidden) < 2 or hidden[-1].backward_std <= 0:
+        return []
+    first, last = hidden[0], hidden[-1]
+    ratio = first.backward_std / last.backward_std
+    chain = " → ".join(f"{l.name} {fmt(l.backward_std)}" for l in reversed(hidden))
+    if 0 < ratio < VANISHING_GRAD_RATIO:
+        return [Finding(
+            "warning", "vanishing_gradients", first.name, snapshot.step,
+            f"the gradient reaching {possessive(first.name)} pre-activations (std {fmt(first.backward_std)}) is "
+            f"{times(1 / ratio)} smaller than at {last.name} ({chain}): the layers near the input barely learn",
+            _vanishing_hint(hidden))]
+    if ratio > EXPLODING_GRAD_RATIO:
+        return [Finding(
+            "warning", "exploding_gradients", first.name, snapshot.step,
+            f"the gradient grows {times(ratio)} on its way back from {last.name} to {first.name} ({chain})",
+            "use a fan-in scaled initializer (he-normal for ReLU, glorot for tanh/sigmoid), or add normalization")]
+    return []
+
+
+def _vanishing_hint(layers: list[LayerSnapshot]) -> str:
+    if any(l.activation in ("sigmoid", "tanh") for l in layers):
+        return "sigmoid/tanh layers shrink the gradient where they saturate: use glorot init, ReLU, or normalization"
+    return "use a fan-in scaled initializer (he-normal for ReLU), or residual connections / normalization"
 
 
 def _near_zero(layer: LayerSnapshot) -> bool:
@@ -110,7 +144,7 @@ def check_update_ratio(history: list[Snapshot], learning_rate: float | None = No
             "warning", "update_ratio_high", high_name, step,
             f"each step changes {possessive(high_name)} weights by {_share(high)} (‖Δw‖/‖w‖ = {fmt(high)}"
             f"{_window(recent)}{lr_text}); around {UPDATE_RATIO_TARGET:g} is the usual healthy pace",
-            f"lower the learning rate by about {times(high / UPDATE_RATIO_TARGET / 10)}"))
+            _lower_lr(learning_rate, high)))
     low_name, low = min(medians.items(), key=lambda kv: kv[1])
     if low < UPDATE_RATIO_LOW:
         findings.append(Finding(
@@ -119,6 +153,14 @@ def check_update_ratio(history: list[Snapshot], learning_rate: float | None = No
             f"far below the ~{UPDATE_RATIO_TARGET:g} that trains at a useful pace",
             "raise the learning rate, or check for vanishing gradients"))
     return findings
+
+
+def _lower_lr(learning_rate: float | None, ratio: float) -> str:
+    """Bring ‖Δw‖/‖w‖ ≈ ``ratio`` back to the target: updates scale with the learning rate."""
+    factor = ratio / UPDATE_RATIO_TARGET
+    if learning_rate:
+        return f"lower the learning rate about {times(factor)}, to roughly {learning_rate / factor:.1g}"
+    return f"lower the learning rate about {times(factor)}"
 
 
 def _share(ratio: float) -> str:
@@ -131,15 +173,16 @@ def _window(recent: list[Snapshot]) -> str:
 
 
 # ----------------------------------------------------------------- putting it together
-def diagnose_snapshot(snapshot: Snapshot, history: list[Snapshot] | None = None) -> list[Finding]:
-    """Every per-snapshot rule on one (finite) snapshot; ``history`` feeds the "stuck" check."""
+def diagnose_snapshot(snapshot: Snapshot, history: list[Snapshot] | None = None, optimizer: str | None = None,
+                      learning_rate: float | None = None) -> list[Finding]:
+    """Every per-snapshot rule on one (finite) snapshot; ``history`` feeds the "stuck" and
+    "dead since initialization" checks; ``optimizer``/``learning_rate`` the step-size check."""
     findings = []
     findings += check_activation_scale(snapshot)
-    findings += check_dead_relu(snapshot)
+    findings += check_dead_relu(snapshot, history)
     findings += check_saturation(snapshot)
     findings += check_softmax(snapshot, history)
-    if snapshot.trained:
-        findings += check_gradients(snapshot)
+    findings += check_gradients(snapshot, optimizer, learning_rate)
     return sort_findings(findings)
 
 
@@ -147,14 +190,8 @@ def non_finite_findings(run) -> list[Finding]:
     """The halt (a step that went NaN/Inf) or non-finite values seen without one."""
     lr = run.config.lr
     if run.halted is not None:
-        from cnnviz.optimizers import DEFAULT_LEARNING_RATES
-
-        usual = DEFAULT_LEARNING_RATES.get(run.config.optimizer)
-        hint = f"lower the learning rate ({lr:g} now" + (f"; {run.config.optimizer} usually works near {usual:g})"
-                                                          if usual else ")")
         return [Finding("error", "non_finite", run.halted.layer, run.halted.step,
-                        f"training stopped at {run.halted.message()}",
-                        hint + ", and use a fan-in scaled initializer such as he-normal")]
+                        f"training stopped at {run.halted.message()}", _halt_hint(run))]
     for snap in run.snapshots:
         if not snap.finite:
             layer = snap.first_nonfinite_layer()
@@ -163,6 +200,19 @@ def non_finite_findings(run) -> list[Finding]:
                             f"step {snap.step}: the network produced NaN/Inf values{where}",
                             "the activations overflow float32: use a fan-in scaled initializer such as he-normal")]
     return []
+
+
+def _halt_hint(run) -> str:
+    """What to change: at step 1 the initialization made the first pass overflow; later, training did."""
+    from cnnviz.optimizers import DEFAULT_LEARNING_RATES
+
+    halt, config = run.halted, run.config
+    if halt.step == 1:
+        return ("the untrained network already overflows float32: use a fan-in scaled initializer such as "
+                "he-normal")
+    usual = DEFAULT_LEARNING_RATES.get(config.optimizer)
+    at = f"; {config.optimizer} usually works near {usual:g}" if usual and config.lr > usual else ""
+    return f"training made the numbers overflow: lower the learning rate ({config.lr:g} now{at})"
 
 
 def diagnose_run(run) -> list[Finding]:
@@ -174,12 +224,14 @@ def diagnose_run(run) -> list[Finding]:
     """
     findings = non_finite_findings(run)
     finite = [s for s in run.snapshots if s.finite]
+    config = getattr(run, "config", None)
+    optimizer, lr = getattr(config, "optimizer", None), getattr(config, "lr", None)
     if finite:
-        findings += diagnose_snapshot(finite[-1], finite)
-        findings += check_update_ratio(finite, getattr(run.config, "lr", None))
+        findings += diagnose_snapshot(finite[-1], finite, optimizer, lr)
+        findings += check_update_ratio(finite, lr)
     return sort_findings(findings)
 
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:
-    """Most severe first; then earliest step; stable otherwise (forward layer order)."""
-    return sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), f.step))
+    """Most severe first (a NaN/Inf halt before anything else); then earliest step; stable otherwise."""
+    return sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), f.kind != "non_finite", f.step))

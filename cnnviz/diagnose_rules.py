@@ -103,6 +103,15 @@ def _hidden(snapshot: Snapshot) -> list[LayerSnapshot]:
     return snapshot.layers[:-1] if len(snapshot.layers) > 1 else []
 
 
+def _scale_judged(snapshot: Snapshot) -> list[LayerSnapshot]:
+    """Hidden layers whose own pre-activation scale reaches the nonlinearity.
+
+    A layer followed by BatchNorm/LayerNorm is rescaled before anything sees it: its
+    raw output may be tiny or huge without harm, so scale and dead-unit rules skip it.
+    """
+    return [l for l in _hidden(snapshot) if not getattr(l, "normalized_by", None)]
+
+
 def _chain(layers: list[LayerSnapshot]) -> str:
     return " → ".join(f"{l.name} {fmt(l.pre_activation.std)}" for l in layers)
 
@@ -110,7 +119,7 @@ def _chain(layers: list[LayerSnapshot]) -> str:
 # ----------------------------------------------------------------- activation rules
 def check_activation_scale(snapshot: Snapshot) -> list[Finding]:
     """Exploding or vanishing hidden pre-activations (worst layer, with the per-layer chain)."""
-    layers = [l for l in _hidden(snapshot) if math.isfinite(l.pre_activation.std)]
+    layers = [l for l in _scale_judged(snapshot) if math.isfinite(l.pre_activation.std)]
     if not layers:
         return []
     findings = []
@@ -179,9 +188,14 @@ def _scale_suggestion(layer: LayerSnapshot, snapshot: Snapshot, too_big: bool) -
             f"{fmt(target)} for {layer.name})")
 
 
-def check_dead_relu(snapshot: Snapshot) -> list[Finding]:
-    """ReLU layers with a large share of units that never fire on the batch."""
-    candidates = [l for l in _hidden(snapshot) if l.activation == "relu" and l.dead_units is not None
+def check_dead_relu(snapshot: Snapshot, history: list[Snapshot] | None = None) -> list[Finding]:
+    """ReLU layers with a large share of units that never fire on the batch.
+
+    The suggestion follows the cause: all-zero weights, units dead from initialization
+    (``history``'s first snapshot shows them dead already), or units that died while
+    training (large steps).
+    """
+    candidates = [l for l in _scale_judged(snapshot) if l.activation == "relu" and l.dead_units is not None
                   and math.isfinite(l.dead_units) and l.dead_units >= DEAD_UNITS_WARNING]
     if not candidates:
         return []
@@ -193,8 +207,16 @@ def check_dead_relu(snapshot: Snapshot) -> list[Finding]:
                f"{len(snapshot.batch_labels) or 'the'} images: they pass nothing forward and get no gradient{also}")
     if severity == "error":
         message += "; nothing flows past this layer"
-    suggestion = ("lower the learning rate (large steps push units into the negative region for good)"
-                  if snapshot.trained else "use he-normal, and check that inputs are scaled to [0, 1]")
+    first = history[0] if history else None
+    dead_from_start = (first is not None and first.step == 0 and has_layer(first, worst.name)
+                       and (first.layer(worst.name).dead_units or 0.0) >= DEAD_UNITS_WARNING)
+    if worst.weight_std == 0:
+        suggestion = ("its weights are all zero, so every unit computes the same 0 and gets the same (zero) "
+                      "gradient: use a random initializer such as he-normal")
+    elif snapshot.trained and not dead_from_start:
+        suggestion = "lower the learning rate (large steps push units into the negative region for good)"
+    else:
+        suggestion = "use he-normal, and check the input range the network expects"
     return [Finding(severity, "dead_relu", worst.name, snapshot.step, message, suggestion)]
 
 
@@ -252,15 +274,22 @@ def check_softmax(snapshot: Snapshot, history: list[Snapshot] | None = None) -> 
     n_classes = classes or round(math.exp(uniform_loss))
     if (abs(loss - uniform_loss) <= UNIFORM_LOSS_TOLERANCE * uniform_loss
             and max_prob <= UNIFORM_MAX_PROB_FACTOR / n_classes):
+        # A near-uniform softmax is normal for an untrained classifier whose hidden layers are
+        # healthy (small logits layer, e.g. Keras defaults). It is a problem only when the
+        # signal really shrinks layer by layer, or when training does not move it.
+        vanishing = any(f.kind == "vanishing_activations" for f in check_activation_scale(snapshot))
         stuck = _uniform_streak(history or [], uniform_loss, n_classes)
+        if not vanishing and stuck < STUCK_STEPS:
+            return []
         severity = "error" if stuck >= STUCK_STEPS else "warning"
         message = (f"the softmax is uniform: loss {loss:.6f} ≈ ln({n_classes}) = {uniform_loss:.6f} and mean top "
                    f"probability {max_prob:.4f} ≈ 1/{n_classes}; logits have std {fmt(snapshot.logits.std)}, so the "
                    f"network gives every class the same probability")
         if stuck:
             message += f", and it has stayed there for {stuck} training steps"
-        return [Finding(severity, "uniform_softmax", logits, snapshot.step, message,
-                        "the signal vanishes before the logits: use he-normal instead of tiny weights")]
+        suggestion = ("the signal vanishes before the logits: use he-normal instead of tiny weights" if vanishing
+                      else "the network is not learning: raise the learning rate, and check the gradients below")
+        return [Finding(severity, "uniform_softmax", logits, snapshot.step, message, suggestion)]
     return []
 
 

@@ -19,7 +19,10 @@ from cnnviz.snapshot import Snapshot
 
 COLUMNS = ["step", "layer", "type", "activation", "fan_in", "mean", "std", "min", "max",
            "frac_nonpositive", "dead_units", "nonfinite", "weight_norm", "weight_std", "grad_norm", "update_norm",
-           "update_ratio", "loss", "accuracy", "finite", "applied", "hist_lo", "hist_hi", "hist_counts"]
+           "update_ratio", "loss", "accuracy", "finite", "applied", "hist_lo", "hist_hi", "hist_counts",
+           "backward_std", "normalized_by", "batch"]
+# Added after the first release: files written before them read back with these empty.
+LATER_COLUMNS = ("backward_std", "normalized_by", "batch")
 
 EXPORT_FORMATS = (".csv", ".parquet")
 
@@ -27,8 +30,10 @@ EXPORT_FORMATS = (".csv", ".parquet")
 def snapshots_to_frame(snapshots: list[Snapshot]) -> pd.DataFrame:
     """Flatten snapshots; ``hist_counts`` holds each histogram as a list (edges from lo/hi).
 
-    ``grad_norm``/``update_norm``/``update_ratio`` are missing (NaN) at step 0, where
-    no update has happened yet; ``dead_units`` is missing for layers not followed by ReLU.
+    ``update_norm``/``update_ratio`` are missing (NaN) at step 0, where no update has
+    happened yet; ``dead_units`` is missing for layers not followed by ReLU. ``batch`` is
+    the training batch the step was measured on (step + 1), ``backward_std`` the std of
+    ∂loss/∂pre-activation there.
     """
     rows = []
     for snap in snapshots:
@@ -45,10 +50,11 @@ def snapshots_to_frame(snapshots: list[Snapshot]) -> pd.DataFrame:
                 "update_norm": layer.update_norm, "update_ratio": layer.update_ratio,
                 "loss": snap.loss, "accuracy": snap.accuracy, "finite": finite, "applied": snap.applied,
                 "hist_lo": pre.hist_edges[0], "hist_hi": pre.hist_edges[-1], "hist_counts": list(pre.hist_counts),
+                "backward_std": layer.backward_std, "normalized_by": layer.normalized_by, "batch": snap.batch,
             })
     frame = pd.DataFrame(rows, columns=COLUMNS)
     # None → NaN in the optional numeric columns, so the dtypes are float, not object.
-    for column in ("dead_units", "grad_norm", "update_norm", "update_ratio"):
+    for column in ("dead_units", "grad_norm", "update_norm", "update_ratio", "backward_std", "batch"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
     return frame
 
@@ -99,6 +105,9 @@ def read_history(path) -> pd.DataFrame:
             frame["hist_counts"] = [[int(c) for c in counts] for counts in frame["hist_counts"]]
     except (ValueError, KeyError, OSError) as exc:
         raise UserError(f"{path} is not a cnnviz history file ({type(exc).__name__})") from None
+    for column in LATER_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = None
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise UserError(f"{path} is not a cnnviz history file: columns {', '.join(missing)} are missing")

@@ -26,26 +26,66 @@ class ProbePoint:
     activation: str  # the nonlinearity applied to it next: "relu", "sigmoid", "linear", ...
     fan_in: int
     kernel: keras.Variable
+    # The normalisation layer between this layer and its nonlinearity ("batch_normalization", ...), or None.
+    # Its pre-activation is then rescaled before any nonlinearity sees it: scale findings do not apply.
+    normalized_by: str | None = None
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "type": self.type, "activation": self.activation, "fan_in": self.fan_in}
+        return {"name": self.name, "type": self.type, "activation": self.activation, "fan_in": self.fan_in,
+                "normalized_by": self.normalized_by}
+
+
+NORMALIZATION_TYPES = (keras.layers.BatchNormalization, keras.layers.LayerNormalization,
+                       keras.layers.GroupNormalization)
+
+
+def activation_layer_name(layer) -> str | None:
+    """The nonlinearity a layer *is* ("relu" for ReLU/Activation("relu"), ...), or None."""
+    if isinstance(layer, keras.layers.Activation):
+        return getattr(layer.activation, "__name__", "linear")
+    if isinstance(layer, keras.layers.ReLU):
+        return "relu"
+    if isinstance(layer, keras.layers.LeakyReLU):
+        return "leaky_relu"
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    if isinstance(layer, keras.layers.ELU):
+        return "elu"
+    return None
+
+
+def _next_layers(layer) -> list:
+    # Keras keeps no public list of a layer's consumers; `_outbound_nodes` is stable across Keras 3.x.
+    return [node.operation for node in getattr(layer, "_outbound_nodes", [])]
 
 
 def following_activation(layer: keras.layers.Layer) -> str:
-    """Name of the nonlinearity applied right after ``layer`` ("linear" if none)."""
+    """Name of the nonlinearity applied right after ``layer`` ("linear" if none).
+
+    Looks through one normalisation layer (Conv → BatchNorm → ReLU is the usual block).
+    """
+    return following_nonlinearity(layer)[0]
+
+
+def following_nonlinearity(layer: keras.layers.Layer) -> tuple[str, str | None]:
+    """(activation name, normalisation layer in between or None) for a probed layer."""
     own = getattr(layer, "activation", None)
     own_name = getattr(own, "__name__", "linear") if own is not None else "linear"
     if own_name != "linear":
-        return own_name
-    for node in getattr(layer, "_outbound_nodes", []):
-        nxt = node.operation
-        if isinstance(nxt, keras.layers.Activation):
-            return getattr(nxt.activation, "__name__", "linear")
-        if isinstance(nxt, keras.layers.ReLU):
-            return "relu"
-        if isinstance(nxt, keras.layers.Softmax):
-            return "softmax"
-    return "linear"
+        return own_name, None
+    for nxt in _next_layers(layer):
+        name = activation_layer_name(nxt)
+        if name is not None:
+            return name, None
+        if isinstance(nxt, NORMALIZATION_TYPES):
+            after = next((n for n in map(activation_layer_name, _next_layers(nxt)) if n is not None), "linear")
+            return after, _snake_name(nxt)
+    return "linear", None
+
+
+def _snake_name(layer) -> str:
+    return {"BatchNormalization": "batch_normalization", "LayerNormalization": "layer_normalization",
+            "GroupNormalization": "group_normalization"}.get(type(layer).__name__, type(layer).__name__.lower())
 
 
 def fan_in_of(kernel: keras.Variable) -> int:
@@ -82,7 +122,9 @@ class ProbedModel:
             kind = PROBED_TYPES.get(type(layer).__name__)
             if kind is None or not hasattr(layer, "kernel"):
                 continue
-            points.append(ProbePoint(layer.name, kind, following_activation(layer), fan_in_of(layer.kernel), layer.kernel))
+            activation, normalized_by = following_nonlinearity(layer)
+            points.append(ProbePoint(layer.name, kind, activation, fan_in_of(layer.kernel), layer.kernel,
+                                     normalized_by))
             outputs.append(layer.output)
         return points, outputs
 

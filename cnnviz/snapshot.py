@@ -27,6 +27,11 @@ class LayerSnapshot:
     # every image in the batch: a ReLU after them passes nothing at all ("dead" units).
     # Unlike ``frac_nonpositive`` it is not inflated by MNIST's black background.
     dead_units: float | None = None
+    # Std of ∂loss/∂pre-activation over the batch: the backward signal reaching this layer
+    # (Glorot & Bengio's picture of vanishing gradients). None where it cannot be measured.
+    backward_std: float | None = None
+    # The normalisation layer between this layer and its nonlinearity, if any ("batch_normalization").
+    normalized_by: str | None = None
 
     @property
     def update_ratio(self) -> float | None:
@@ -46,16 +51,20 @@ class LayerSnapshot:
         return {"name": self.name, "type": self.type, "activation": self.activation, "fan_in": self.fan_in,
                 "pre_activation": pre, "weight_norm": self.weight_norm, "weight_std": self.weight_std,
                 "grad_norm": self.grad_norm, "update_ratio": self.update_ratio,
-                "dead_units": self.dead_units if self.activation == "relu" else None}
+                "dead_units": self.dead_units if self.activation == "relu" else None,
+                "backward_std": self.backward_std, "normalized_by": self.normalized_by}
 
 
 @dataclass
 class Snapshot:
     """Per-layer statistics plus loss, accuracy, logits and softmax for one step.
 
-    ``step`` counts training steps already applied: step 0 is the network at
-    initialization; a snapshot taken during step k's forward pass has step k-1
-    weights and is labelled ``step = k``.
+    ``step`` counts the updates already applied: step 0 is the network at
+    initialization, step k the network after k updates. Every number describes exactly
+    those weights, measured in training mode (BatchNorm on batch statistics, dropout on)
+    on training batch ``batch`` — the batch the next update (step k + 1) learns from.
+    ``loss``/``accuracy`` are therefore the loss and accuracy of the step-k network on
+    that batch, before learning from it.
     """
 
     step: int
@@ -71,8 +80,10 @@ class Snapshot:
     # E[x²] of the first layer's input. None for snapshots from older checkpoints.
     input_mean: float | None = None
     input_rms: float | None = None
-    # False for the step that went non-finite: its update was refused, the weights kept.
+    # Kept for checkpoints written by cnnviz 0.1, whose halted step recorded a refused update.
     applied: bool = True
+    # The 1-based training step whose batch this was measured on (step + 1); None in old checkpoints.
+    batch: int | None = None
 
     @property
     def finite(self) -> bool:
@@ -100,6 +111,6 @@ class Snapshot:
 
     def to_dict(self) -> dict:
         """The public JSON shape used by ``inspect``/``train`` (see DESIGN.md)."""
-        return {"step": self.step, "loss": self.loss, "accuracy": self.accuracy,
+        return {"step": self.step, "batch": self.batch, "loss": self.loss, "accuracy": self.accuracy,
                 "layers": [layer.to_dict() for layer in self.layers],
                 "logits": self.logits.to_dict(), "softmax": dict(self.softmax)}

@@ -3,11 +3,17 @@
 Only a handful of scalars and one fixed-width histogram per tensor ever leave the
 graph. Design notes:
 
-* A lean set of reductions (sum, sum of squares, min, max, count ≤ 0, one
-  histogram) keeps probing cheap; std comes from E[x²] − E[x]².
-* ``tf.histogram_fixed_width`` misbehaves on non-finite input and ranges, so
-  non-finite values are counted separately, replaced before binning, and binning
-  runs only when the range is finite (``tf.cond``).
+* **The histogram covers its data.** Each probe bins a tensor over that tensor's own
+  finite [min, max], so every finite value lands in a bin whatever training did to
+  the scale. The edges travel with the counts (``hist_lo``/``hist_hi``); figures
+  that put several steps on one axis re-bin on the host (:func:`rebin`).
+* **Exact for every finite tensor.** A ReLU net with N(0, 1) weights reaches values
+  near 1e23, whose float32 squares overflow. Moments are therefore taken of ``x / m``
+  with ``m = max |x|`` (free: min and max are needed for the histogram anyway) and
+  scaled back, so std is finite whenever the values are.
+* **Non-finite values are counted, never binned.** ``tf.histogram_fixed_width`` misbehaves
+  on NaN/Inf input and ranges, so a masked path (taken only when the cheap sums come
+  out non-finite) counts them apart and bins the finite rest.
 """
 
 from __future__ import annotations
@@ -19,81 +25,97 @@ import numpy as np
 import tensorflow as tf
 
 SUMMARY_KEYS = ("mean", "std", "min", "max", "frac_nonpositive", "nonfinite", "count", "hist")
+_TINY = 1e-30  # below this max |x| the tensor is treated as all zeros for scaling
 
 
-def tensor_summary(x: tf.Tensor, bins: int, value_range: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+def tensor_summary(x: tf.Tensor, bins: int) -> dict[str, tf.Tensor]:
     """In-graph summary of any tensor: moments, extremes, fraction ≤ 0, histogram.
 
-    ``value_range`` (shape (2,)) fixes the histogram range so frames are comparable
-    across steps; values outside land in the edge bins. Without it the range is this
-    tensor's own finite [min, max]. Returns tensors: call inside ``tf.function``.
-
-    The common case (all values finite) takes a lean path of six passes over the
-    tensor; only when the sums come out non-finite does the masked path run.
+    The histogram spans the tensor's own finite [min, max] (a constant tensor gets a
+    small symmetric pad so its bins have width). Returns tensors: call inside
+    ``tf.function``. The common all-finite case takes a lean path of six passes.
     """
     flat = tf.reshape(tf.cast(x, tf.float32), [-1])
-    total = tf.reduce_sum(flat)
-    total_sq = tf.reduce_sum(tf.square(flat))
-    all_finite = tf.logical_and(tf.math.is_finite(total), tf.math.is_finite(total_sq))
+    lo, hi = tf.reduce_min(flat), tf.reduce_max(flat)
+    scale = _scale_of(lo, hi)
+    scaled = flat / scale
+    scaled_sum = tf.reduce_sum(scaled)
+    scaled_sq = tf.reduce_sum(tf.square(scaled))
+    # NaN propagates through sums; an Inf makes the scale Inf and x/Inf (or Inf/Inf) NaN.
+    all_finite = tf.logical_and(tf.math.is_finite(scaled_sum), tf.math.is_finite(scaled_sq))
     return tf.cond(all_finite,
-                   lambda: _finite_summary(flat, total, total_sq, bins, value_range),
-                   lambda: _masked_summary(flat, bins, value_range))
+                   lambda: _finite_summary(flat, lo, hi, scale, scaled_sum, scaled_sq, bins),
+                   lambda: _masked_summary(flat, bins))
 
 
-def _histogram_range(lo_data, hi_data, value_range):
-    lo, hi = (lo_data, hi_data) if value_range is None else (value_range[0], value_range[1])
+def _scale_of(lo, hi):
+    """max |x| as a safe divisor (1 for an all-zero or empty tensor)."""
+    magnitude = tf.maximum(tf.abs(lo), tf.abs(hi))
+    return tf.where(magnitude > _TINY, magnitude, tf.ones_like(magnitude))
+
+
+def _moments(count, scale, scaled_sum, scaled_sq):
+    """(mean, std) from sums of x/scale, without ever squaring an unscaled value."""
+    denom = tf.maximum(count, 1.0)
+    scaled_mean = scaled_sum / denom
+    scaled_var = tf.maximum(scaled_sq / denom - tf.square(scaled_mean), 0.0)
+    return scaled_mean * scale, tf.sqrt(scaled_var) * scale
+
+
+def _histogram_range(lo, hi):
     # A constant tensor (e.g. zeros init) has lo == hi: widen so the bins have width.
-    pad = tf.maximum(tf.abs(hi - lo), tf.maximum(tf.abs(lo), 1e-12)) * 1e-3
+    pad = tf.maximum(tf.abs(lo), 1e-12) * 1e-3
     degenerate = hi - lo <= 0.0
     return tf.where(degenerate, lo - pad, lo), tf.where(degenerate, hi + pad, hi)
 
 
-def _finite_summary(flat, total, total_sq, bins, value_range):
+def _binned(values, lo, hi, bins, ok):
+    # The span hi - lo of two finite float32 values can itself overflow (-3e38 .. 3e38).
+    ok = tf.logical_and(ok, tf.math.is_finite(hi - lo))
+    return tf.cond(ok, lambda: tf.histogram_fixed_width(values, tf.stack([lo, hi]), nbins=bins),
+                   lambda: tf.zeros([bins], tf.int32))
+
+
+def _finite_summary(flat, lo_data, hi_data, scale, scaled_sum, scaled_sq, bins):
     n = tf.cast(tf.size(flat), tf.float32)
-    denom = tf.maximum(n, 1.0)
-    mean = total / denom
-    lo_data, hi_data = tf.reduce_min(flat), tf.reduce_max(flat)
-    lo, hi = _histogram_range(lo_data, hi_data, value_range)
-    counts = tf.cond(tf.logical_and(tf.math.is_finite(hi - lo), n > 0),
-                     lambda: tf.histogram_fixed_width(flat, tf.stack([lo, hi]), nbins=bins),
-                     lambda: tf.zeros([bins], tf.int32))
+    mean, std = _moments(n, scale, scaled_sum, scaled_sq)
+    lo, hi = _histogram_range(lo_data, hi_data)
     return {
         "mean": mean,
-        "std": tf.sqrt(tf.maximum(total_sq / denom - tf.square(mean), 0.0)),
+        "std": std,
         "min": lo_data,
         "max": hi_data,
-        "frac_nonpositive": tf.reduce_sum(tf.cast(flat <= 0.0, tf.float32)) / denom,
+        "frac_nonpositive": tf.reduce_sum(tf.cast(flat <= 0.0, tf.float32)) / tf.maximum(n, 1.0),
         "nonfinite": tf.constant(0, tf.int32),
         "count": tf.size(flat, out_type=tf.int32),
         "hist_lo": lo,
         "hist_hi": hi,
-        "hist": counts,
+        "hist": _binned(flat, lo, hi, bins, n > 0),
     }
 
 
-def _masked_summary(flat, bins, value_range):
+def _masked_summary(flat, bins):
     """The slow path: statistics over the finite values, non-finite ones counted apart."""
     finite = tf.math.is_finite(flat)
     n_finite = tf.reduce_sum(tf.cast(finite, tf.float32))
     n_total = tf.cast(tf.size(flat), tf.float32)
-    safe = tf.where(finite, flat, tf.zeros_like(flat))
-    denom = tf.maximum(n_finite, 1.0)
-    mean = tf.reduce_sum(safe) / denom
-    mean_sq = tf.reduce_sum(tf.square(safe)) / denom
     big = tf.constant(np.finfo(np.float32).max, tf.float32)
     lo_data = tf.reduce_min(tf.where(finite, flat, big))
     hi_data = tf.reduce_max(tf.where(finite, flat, -big))
-    lo, hi = _histogram_range(lo_data, hi_data, value_range)
-    bin_ok = tf.logical_and(tf.math.is_finite(lo - hi), n_finite > 0)
+    scale = _scale_of(lo_data, hi_data)
+    scaled = tf.where(finite, flat / scale, tf.zeros_like(flat))
+    mean, std = _moments(n_finite, scale, tf.reduce_sum(scaled), tf.reduce_sum(tf.square(scaled)))
+    lo, hi = _histogram_range(lo_data, hi_data)
 
     def histogram():
         counts = tf.histogram_fixed_width(tf.where(finite, flat, lo), tf.stack([lo, hi]), nbins=bins)
         # Non-finite values were parked at `lo`, i.e. in bin 0: take them out again.
         return counts - tf.one_hot(0, bins, dtype=tf.int32) * tf.cast(n_total - n_finite, tf.int32)
 
+    bin_ok = tf.logical_and(tf.math.is_finite(hi - lo), n_finite > 0)
     return {
-        "mean": mean,
-        "std": tf.sqrt(tf.maximum(mean_sq - tf.square(mean), 0.0)),
+        "mean": tf.where(n_finite > 0, mean, tf.constant(math.nan)),
+        "std": tf.where(n_finite > 0, std, tf.constant(math.nan)),
         "min": tf.where(n_finite > 0, lo_data, tf.constant(math.nan)),
         "max": tf.where(n_finite > 0, hi_data, tf.constant(math.nan)),
         "frac_nonpositive": tf.reduce_sum(tf.cast(flat <= 0.0, tf.float32)) / tf.maximum(n_total, 1.0),
@@ -105,9 +127,40 @@ def _masked_summary(flat, bins, value_range):
     }
 
 
+def stable_norm(x: tf.Tensor) -> tf.Tensor:
+    """‖x‖₂ that stays finite for every finite tensor (in-graph).
+
+    ``tf.norm`` squares first, so a gradient with entries near 1e20 reports Inf.
+    NaN in, NaN out; Inf in, Inf out.
+    """
+    flat = tf.reshape(tf.cast(x, tf.float32), [-1])
+    magnitude = tf.reduce_max(tf.abs(flat))
+    scale = tf.where(magnitude > _TINY, magnitude, tf.ones_like(magnitude))
+    norm = tf.sqrt(tf.reduce_sum(tf.square(flat / scale))) * scale
+    return tf.where(tf.math.is_inf(magnitude), magnitude, norm)
+
+
+def stable_std(x: tf.Tensor) -> tf.Tensor:
+    """Population std of every element of ``x``, finite for every finite tensor (in-graph)."""
+    flat = tf.reshape(tf.cast(x, tf.float32), [-1])
+    scale = _scale_of(tf.reduce_min(flat), tf.reduce_max(flat))
+    scaled = flat / scale
+    n = tf.cast(tf.size(flat), tf.float32)
+    return _moments(n, scale, tf.reduce_sum(scaled), tf.reduce_sum(tf.square(scaled)))[1]
+
+
+def all_finite(x: tf.Tensor) -> tf.Tensor:
+    """True when no element of ``x`` is NaN or ±Inf (a sum can overflow; this cannot)."""
+    return tf.reduce_all(tf.math.is_finite(x))
+
+
 @dataclass
 class Summary:
-    """A tensor's distribution in a few numbers plus a fixed-width histogram (host side)."""
+    """A tensor's distribution in a few numbers plus a fixed-width histogram (host side).
+
+    ``hist_edges`` are this summary's own bin edges (they span the finite [min, max]
+    of the values summarised); ``hist_counts`` sum to ``count - nonfinite``.
+    """
 
     mean: float
     std: float
@@ -124,7 +177,7 @@ class Summary:
         """Convert the dict from :func:`tensor_summary` (after evaluation) to plain Python."""
         counts = np.asarray(values["hist"]).astype(int)
         lo, hi = float(values["hist_lo"]), float(values["hist_hi"])
-        edges = np.linspace(lo, hi, len(counts) + 1) if math.isfinite(lo) and math.isfinite(hi) else np.full(len(counts) + 1, math.nan)
+        edges = histogram_edges(lo, hi, len(counts))
         return cls(float(values["mean"]), float(values["std"]), float(values["min"]), float(values["max"]),
                    float(values["frac_nonpositive"]), int(values["nonfinite"]), int(values["count"]),
                    edges.tolist(), counts.tolist())
@@ -138,6 +191,34 @@ class Summary:
         data = asdict(self)
         data["hist"] = {"edges": data.pop("hist_edges"), "counts": data.pop("hist_counts")}
         return data
+
+
+def histogram_edges(lo: float, hi: float, bins: int) -> np.ndarray:
+    """The ``bins + 1`` edges ``tf.histogram_fixed_width`` used for range [lo, hi].
+
+    Computed in float64 from the float32 range: ``np.linspace`` on spans near the
+    float32 limit would overflow in float32.
+    """
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return np.full(bins + 1, math.nan)
+    return lo + (hi - lo) * np.linspace(0.0, 1.0, bins + 1)
+
+
+def rebin(edges, counts, new_edges) -> np.ndarray:
+    """Redistribute a histogram onto other bin edges, assuming values spread evenly inside a bin.
+
+    Counts are conserved for the part of ``edges`` that ``new_edges`` covers; a figure that
+    puts several steps (each with its own range) on one axis uses this. Returns floats.
+    """
+    edges, counts, new_edges = (np.asarray(a, float) for a in (edges, counts, new_edges))
+    if len(counts) == 0 or not np.all(np.isfinite(edges)):
+        return np.zeros(len(new_edges) - 1)
+    # Cumulative count as a piecewise-linear function of the value, sampled at the new edges.
+    cumulative = np.concatenate([[0.0], np.cumsum(counts)])
+    if edges[-1] <= edges[0]:
+        return np.histogram([edges[0]], bins=new_edges)[0] * cumulative[-1]
+    at_new = np.interp(new_edges, edges, cumulative, left=0.0, right=cumulative[-1])
+    return np.diff(at_new)
 
 
 def softmax_summary(logits: tf.Tensor, labels: tf.Tensor, classes: int) -> dict[str, tf.Tensor]:

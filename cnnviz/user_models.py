@@ -316,11 +316,11 @@ class UserModelRun(Run):
     def __init__(self, config: RunConfig, dataset: Dataset, probe: UserModelProbe, source: str, notes=()):
         # Same architecture, shape and optimizer as an earlier upload: reuse its compiled core (and the probe
         # owning that core's variables, loaded with this upload's weights) instead of tracing again.
-        self.core_key = ("user-model", probe.architecture_key(), probe.input_shape, probe.classes, probe.output_kind,
-                         config.optimizer, config.bins)
-        self.core_keep = probe
-        super().__init__(config, dataset=dataset, model=probe.flat_model, probed=probe.probed)
-        self.user_model = self.core_keep
+        spec = config.optimizer_spec()
+        core_key = ("user-model", probe.architecture_key(), probe.input_shape, probe.classes, probe.output_kind,
+                    spec.name, spec.momentum, spec.beta1, spec.beta2, spec.rho, spec.epsilon, config.bins)
+        super().__init__(config, dataset=dataset, model=probe.flat_model, probed=probe.probed, core_key=core_key)
+        self.user_model = probe
         self.source = source
         self.notes = list(notes)
         images, _ = self.batch(0)

@@ -17,20 +17,32 @@ from cnnviz.optimizers import OPTIMIZERS
 from cnnviz.training import Run
 
 
+def kernels_of(run) -> dict[str, np.ndarray]:
+    """This run's probed kernels, read from the Keras model while it holds the run's weights."""
+    with run.weights_loaded():
+        return {p.name: np.array(p.kernel.numpy()) for p in run.probed.points}
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-log_probs[np.arange(len(labels)), labels].mean())
+
+
 @pytest.fixture(scope="module")
 def probed_run():
-    """ltfn_convnet, batch 16, probed on steps 1, 2 and 4 (probe_every=2)."""
+    """ltfn_convnet, batch 16, probed on steps 0, 1, 2 and 4 (probe_every=2); kernels after every step."""
     run = Run(RunConfig(arch="ltfn_convnet", init="he-normal", optimizer="adam", batch_size=16, seed=0,
                         probe_every=2))
-    kernels_before = {}
+    kernels_after = {}
 
     def remember(r, snapshot):
-        kernels_before[r.step_count + 1] = {p.name: np.array(p.kernel.numpy()) for p in r.probed.points}
+        kernels_after[r.step_count] = kernels_of(r)
 
     run.initial_snapshot()
     remember(run, None)
     run.train(4, callback=remember)
-    return run, kernels_before
+    return run, kernels_after
 
 
 def test_probe_interval_records_init_first_and_every_kth_step(probed_run):
@@ -40,10 +52,36 @@ def test_probe_interval_records_init_first_and_every_kth_step(probed_run):
     assert run.snapshots[0].trained is False and all(s.trained for s in run.snapshots[1:])
 
 
+def test_step_k_snapshot_describes_the_weights_after_k_updates_on_batch_k_plus_1(probed_run):
+    """The display never lags: step 4's numbers are the step-4 network's, recomputed independently."""
+    run, _ = probed_run
+    snap = run.latest
+    assert snap.step == 4 and snap.batch == 5
+    images, labels = run.batch(5)
+    with run.weights_loaded() as model:
+        logits = np.asarray(model(images, training=True))
+        conv1 = np.asarray(model.get_layer("conv1")(images))
+    assert snap.loss == pytest.approx(cross_entropy(logits, labels), rel=1e-5)
+    assert snap.accuracy == pytest.approx(float((logits.argmax(axis=1) == labels).mean()))
+    pre = snap.layer("conv1").pre_activation
+    assert pre.mean == pytest.approx(float(conv1.mean()), rel=1e-5, abs=1e-6)
+    assert pre.std == pytest.approx(float(conv1.std()), rel=1e-5)
+    assert (pre.min, pre.max) == pytest.approx((float(conv1.min()), float(conv1.max())), rel=1e-6)
+    # The training loss of step 5 (batch 5 on the step-4 weights) is what the snapshot measured.
+    assert run.timeline.losses[5] == pytest.approx(snap.loss, rel=1e-6)
+
+
+def test_one_step_changes_what_is_shown(probed_run):
+    run, _ = probed_run
+    first, second = run.snapshots[0], run.snapshots[1]
+    assert first.loss != second.loss
+    assert all(a.pre_activation.std != b.pre_activation.std for a, b in zip(first.layers, second.layers))
+
+
 def test_snapshot_holds_loss_accuracy_and_softmax_stats(probed_run):
     run, _ = probed_run
     snap = run.latest
-    assert math.isfinite(snap.loss) and snap.loss == pytest.approx(run.losses[-1], rel=1e-5)
+    assert math.isfinite(snap.loss) and snap.loss == pytest.approx(run.timeline.losses[run.step_count + 1], rel=1e-5)
     assert 0.0 <= snap.accuracy <= 1.0
     assert sum(snap.softmax["predicted_counts"]) == run.config.batch_size
     assert sum(snap.softmax["max_prob_hist"]) == run.config.batch_size
@@ -53,38 +91,41 @@ def test_snapshot_holds_loss_accuracy_and_softmax_stats(probed_run):
     assert snap.logits.std == pytest.approx(float(np.std(snap.batch_logits)), rel=1e-3)
 
 
-def test_histograms_count_every_value_on_a_fixed_range_per_layer(probed_run):
+def test_every_histogram_covers_its_values_at_every_step(probed_run):
     run, _ = probed_run
-    for name in run.probed.layer_names:
-        edges = [tuple(s.layer(name).pre_activation.hist_edges) for s in run.snapshots[1:]]
-        assert len(set(edges)) == 1, f"{name}: histogram range moved between steps"
-        for snap in run.snapshots:
-            pre = snap.layer(name).pre_activation
+    for snap in run.snapshots:
+        for layer in snap.layers + [None]:
+            pre = layer.pre_activation if layer is not None else snap.logits
+            assert pre.hist_edges[0] <= pre.min and pre.hist_edges[-1] >= pre.max
             assert sum(pre.hist_counts) == pre.count > 0
             assert len(pre.hist_counts) == run.config.bins
 
 
-def test_step0_range_covers_the_data_with_margin(probed_run):
-    run, _ = probed_run
-    fixed = run.snapshots[1].layer("conv1").pre_activation
-    init = run.snapshots[0].layer("conv1").pre_activation
-    assert fixed.hist_edges[0] < init.min and fixed.hist_edges[-1] > init.max
-
-
 def test_gradient_weight_and_update_norms_match_the_weights(probed_run):
-    run, kernels_before = probed_run
-    snap = run.snapshots[2]  # step 2: weights of step 1 before, of step 2 after
-    after = {p.name: np.array(p.kernel.numpy()) for p in run.probed.points}
-    before_step2, before_step3 = kernels_before[2], kernels_before[3]
+    run, kernels_after = probed_run
+    snap = run.snapshots[2]  # step 2: the weights after 2 updates; its update took step 1's to step 2's
+    images, labels = run.batch(5)  # the run is at step 4: its next update learns from batch 5
+    import tensorflow as tf
+
+    with run.weights_loaded() as model:
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=labels, logits=model(images, training=True)))
+        grads = dict(zip([v.path for v in model.trainable_variables], tape.gradient(loss, model.trainable_variables)))
     for layer in snap.layers:
-        w = before_step2[layer.name]
+        w, w_before = kernels_after[2][layer.name], kernels_after[1][layer.name]
         assert layer.weight_norm == pytest.approx(float(np.linalg.norm(w)), rel=1e-4)
         assert layer.weight_std == pytest.approx(float(np.std(w)), rel=1e-4)
-        update = float(np.linalg.norm(before_step3[layer.name] - w))
+        update = float(np.linalg.norm(w - w_before))
         assert layer.update_norm == pytest.approx(update, rel=1e-3)
         assert layer.update_ratio == pytest.approx(update / float(np.linalg.norm(w)), rel=1e-3)
         assert layer.grad_norm > 0
-    assert not np.array_equal(after["conv1"], before_step2["conv1"])
+    # the gradient of the *current* weights on the batch the next update learns from
+    assert run.snapshots[-1].layers[0].grad_norm > 0
+    last = run.snapshots[-1].layer("conv1")
+    kernel_grad = next(g for path, g in grads.items() if path.endswith("conv1/kernel"))
+    assert last.grad_norm == pytest.approx(float(np.linalg.norm(kernel_grad)), rel=1e-3)
+    assert not np.array_equal(kernels_after[4]["conv1"], kernels_after[2]["conv1"])
 
 
 def test_dead_fraction_is_relu_only_and_dead_units_are_a_fraction(probed_run):
@@ -99,7 +140,7 @@ def test_dead_fraction_is_relu_only_and_dead_units_are_a_fraction(probed_run):
 
 def test_snapshot_records_input_moments(probed_run):
     run, _ = probed_run
-    images, _ = run.batch(0)
+    images, _ = run.batch(1)  # step 0 is measured on the batch step 1 learns from
     snap = run.snapshots[0]
     assert snap.input_mean == pytest.approx(float(images.mean()), rel=1e-4)
     assert snap.input_rms == pytest.approx(float(np.sqrt((images ** 2).mean())), rel=1e-4)
@@ -110,8 +151,8 @@ def test_history_has_one_row_per_layer_per_probed_step(probed_run):
     frame = run.history()
     assert list(frame.columns) == COLUMNS
     assert len(frame) == len(run.snapshots) * len(run.probed.points)
-    assert frame.loc[frame["step"] == 0, "grad_norm"].isna().all()
-    assert (frame.loc[frame["step"] > 0, "grad_norm"] > 0).all()
+    assert frame.loc[frame["step"] == 0, "update_norm"].isna().all()  # no update yet at step 0
+    assert (frame["grad_norm"] > 0).all()  # the gradient is measured at every probed step, step 0 too
     assert frame["finite"].all()
 
 
@@ -149,15 +190,14 @@ def test_same_config_gives_same_losses_in_process():
 def test_every_optimizer_trains_and_reports_updates(optimizer):
     run = Run(RunConfig(arch="softmax_regression", init="glorot-uniform", optimizer=optimizer, lr=0.01,
                         batch_size=8, seed=1))
-    kernel = run.probed.points[0].kernel
-    before = np.array(kernel.numpy())
+    before = kernels_of(run)["logits"]
     run.train(2)
     assert run.halted is None and run.step_count == 2
     assert all(math.isfinite(v) for v in run.losses)
-    assert not np.allclose(kernel.numpy(), before), f"{optimizer} did not move the weights"
+    assert not np.allclose(kernels_of(run)["logits"], before), f"{optimizer} did not move the weights"
     layer = run.latest.layers[0]
     assert layer.grad_norm > 0 and layer.update_ratio > 0
-    assert int(run.optimizer.iterations.numpy()) == 2
+    assert int(run.state_values().optimizer[0]) == 2  # the optimizer's iteration counter
 
 
 # ------------------------------------------------------------------ NaN / Inf safety
@@ -165,16 +205,15 @@ def test_every_optimizer_trains_and_reports_updates(optimizer):
 def exploded_run():
     """SGD at lr 1e6: a step goes non-finite within a few steps."""
     run = Run(RunConfig(arch="ltfn_convnet", init="he-normal", optimizer="sgd", lr=1e6, batch_size=16, seed=0))
-    weights_before = {}
+    weights_after = {}
 
     def remember(r, snapshot):
-        if r.halted is None:
-            weights_before[r.step_count + 1] = [np.array(v.numpy()) for v in r.model.trainable_variables]
+        weights_after[r.step_count] = [np.array(v) for v in r.state_values().model]
 
     run.initial_snapshot()
     remember(run, None)
     run.train(10, callback=remember)
-    return run, weights_before
+    return run, weights_after
 
 
 def test_huge_learning_rate_halts_cleanly_naming_step_and_layer(exploded_run):
@@ -188,11 +227,13 @@ def test_huge_learning_rate_halts_cleanly_naming_step_and_layer(exploded_run):
 
 
 def test_halt_keeps_the_last_good_weights(exploded_run):
-    run, weights_before = exploded_run
-    kept = weights_before[run.halted.step]  # recorded before the bad step ran
-    for variable, value in zip(run.model.trainable_variables, kept):
-        np.testing.assert_array_equal(variable.numpy(), value)
-        assert np.all(np.isfinite(variable.numpy()))
+    run, weights_after = exploded_run
+    kept = weights_after[run.halted.step - 1]  # recorded when the run reached the last good step
+    with run.weights_loaded() as model:
+        for variable, value in zip(model.variables, kept):
+            np.testing.assert_array_equal(variable.numpy(), value)
+            if variable.dtype.startswith("float"):
+                assert np.all(np.isfinite(variable.numpy()))
 
 
 def test_halt_becomes_a_non_finite_error_finding(exploded_run):
@@ -207,8 +248,9 @@ def test_halt_becomes_a_non_finite_error_finding(exploded_run):
 def test_non_finite_snapshots_are_marked_and_plottable_rows_are_finite(exploded_run):
     run, _ = exploded_run
     bad = [s for s in run.snapshots if not s.finite]
-    assert bad, "the halting step's snapshot should be kept and marked"
-    assert run.snapshots[-1].applied is False and run.snapshots[-1].step == run.halted.step
+    assert bad, "the network that cannot take its next step should be shown, marked non-finite"
+    assert run.snapshots[-1].step == run.step_count == run.halted.step - 1
+    assert run.snapshots[-1].first_nonfinite_layer() == run.halted.layer
     frame = plottable(run.history())
     values = frame[["mean", "std", "min", "max", "loss", "weight_norm", "hist_lo", "hist_hi"]].to_numpy(float)
     assert np.all(np.isfinite(values))

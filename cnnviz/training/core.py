@@ -1,0 +1,226 @@
+"""CompiledCore: the traced step, probe and evaluation functions of one network shape.
+
+Tracing a Keras training step costs seconds of CPU and about 12 MiB of TensorFlow
+memory that is never given back. A room of thirty students on one lesson must not pay
+that thirty times, so a core is traced once per process for one *signature* (network
+structure, input shape, classes, optimizer kind and its fixed hyperparameters, bins)
+and serves every run of that signature, whatever its initializer, seed or learning rate.
+
+Keras 3.15's ``Optimizer.stateless_apply`` refuses the TensorFlow backend, so the core's
+model and optimizer variables act as *registers*: under the core's lock a run's
+:class:`~cnnviz.training.state.RunState` is assigned into them, the compiled function
+runs, and the result is the next state. Keras's own update rules do the arithmetic, so a
+run on a shared core computes exactly what a dedicated model and optimizer would.
+A state fresh out of the core stays in its registers until the core is needed for
+another state (then it is copied out), so a session stepping alone never pays a copy.
+
+The step (see :mod:`cnnviz.training.state` for why it looks ahead):
+
+1. apply the pending gradient with the optimizer (skipped for the very first call),
+2. forward and backward pass of the next batch in training mode (BatchNorm on batch
+   statistics, dropout on — exactly what the next update learns from),
+3. keep that gradient as the new pending gradient,
+4. on probed calls, summarise every probed layer in-graph (:mod:`cnnviz.stats`).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import weakref
+
+import numpy as np
+import tensorflow as tf
+
+from cnnviz.stats import all_finite, softmax_summary, stable_norm, stable_std, tensor_summary
+from cnnviz.training.state import RunState, StateValues
+
+
+class CompiledCore:
+    """The registers and compiled functions for one signature (see module docs)."""
+
+    def __init__(self, key: tuple, model, probed, optimizer, classes: int, bins: int):
+        self.key = key
+        self.model = model
+        self.probed = probed
+        self.points = probed.points
+        self.optimizer = optimizer
+        self.classes = int(classes)
+        self.bins = int(bins)
+        self.lock = threading.Lock()
+        optimizer.build(model.trainable_variables)
+        # Slots as built: Adagrad's accumulators start at 0.1, not 0. The learning rate is one of them.
+        self.optimizer_start = [np.array(v.numpy()) for v in optimizer.variables]
+        self._lr_index = next(i for i, v in enumerate(optimizer.variables) if v.path.endswith("learning_rate"))
+        self.pending = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False, name="pending_gradient")
+                        for v in model.trainable_variables]
+        slot_of = {id(v): i for i, v in enumerate(model.trainable_variables)}
+        self.kernel_slots = [slot_of.get(id(p.kernel)) for p in self.points]  # None: a frozen layer
+        self._holder = lambda: None  # weak reference to the RunState the registers hold
+        shape = tuple(model.inputs[0].shape[1:])
+        signature = [tf.TensorSpec([None, *shape], tf.float32), tf.TensorSpec([None], tf.int32)]
+        self._functions = {
+            (apply, probe): tf.function(functools.partial(self._graph, apply=apply, probe=probe),
+                                        input_signature=signature, autograph=False)
+            for apply, probe in ((False, True), (True, True), (True, False))}
+        self._evaluate = tf.function(self._logits_graph, input_signature=signature[:1], autograph=False)
+
+    # ------------------------------------------------------------ registers
+    def holds(self, state: RunState) -> bool:
+        """Whether the registers hold ``state`` right now."""
+        return self._holder() is state
+
+    def load(self, state: RunState) -> None:
+        """Make the registers hold ``state`` (copying out the state they held, if it still matters).
+
+        Call with :attr:`lock` held.
+        """
+        if self.holds(state):
+            return
+        previous = self._holder()
+        if previous is not None and previous.values is None:
+            self.release_values(previous)
+        values = state.values
+        if values is None:  # lives only in another core: the pool never lets that happen (see CorePool)
+            raise RuntimeError("a state that lives in another core's registers cannot be loaded here")
+        for target, source in ((self.model.variables, values.model), (self.optimizer.variables, values.optimizer)):
+            for variable, value in zip(target, source, strict=True):
+                variable.assign(value)
+        if values.pending is not None:
+            for variable, value in zip(self.pending, values.pending, strict=True):
+                variable.assign(value)
+        self._hold(state)
+
+    def release_values(self, state: RunState) -> None:
+        """Copy the registers into ``state.values`` (``state`` must be what they hold)."""
+        if not self.holds(state):
+            raise RuntimeError("a core can only copy out the state its registers hold")
+        state.values = self.read_values()
+
+    def read_values(self, pending: bool = True) -> StateValues:
+        """Host copies of the registers."""
+        return StateValues([np.array(v.numpy()) for v in self.model.variables],
+                           [np.array(v.numpy()) for v in self.optimizer.variables],
+                           [v.numpy() for v in self.pending] if pending else None)
+
+    def _hold(self, state: RunState | None) -> None:
+        self._holder = weakref.ref(state) if state is not None else (lambda: None)
+        if state is not None:
+            state.core = self
+
+    def forget(self) -> None:
+        """The registers hold garbage (e.g. a refused update): nobody may read them as a state."""
+        self._holder = lambda: None
+
+    def fresh_state(self, model) -> RunState:
+        """Step-0 state from a freshly built, seeded model of this signature (weights copied out)."""
+        values = [np.array(v.numpy()) for v in model.variables]
+        if len(values) != len(self.model.variables):
+            raise RuntimeError("the fresh model does not match the core; the signature misses something")
+        return RunState(0, StateValues(values, [v.copy() for v in self.optimizer_start], None))
+
+    def with_learning_rate(self, state: RunState, learning_rate: float) -> None:
+        """Set a fresh (host) state's learning rate, an optimizer variable like the slots."""
+        state.values.optimizer[self._lr_index] = np.asarray(learning_rate, self.optimizer_start[self._lr_index].dtype)
+
+    # ------------------------------------------------------------ running
+    def run(self, state: RunState, images: np.ndarray, labels: np.ndarray, apply: bool, probe: bool,
+            keep_source: bool = True) -> tuple[RunState, dict]:
+        """One compiled call from ``state``: the next state and the graph's outputs (host values).
+
+        ``apply=False`` only measures (the first call of a run); ``keep_source=False`` lets the
+        registers overwrite ``state`` without copying it out first (nobody else needs it).
+        Call with :attr:`lock` held.
+        """
+        self.load(state)
+        if keep_source and state.values is None:
+            self.release_values(state)
+        function = self._functions[(apply, probe)]
+        images, labels = tf.constant(images, tf.float32), tf.constant(labels, tf.int32)
+        if not apply and not _traced(function):
+            # A single measurement on a cold core: running the graph code eagerly costs a
+            # fraction of tracing it (the CLI's `inspect --steps 0`, the first chart of a page).
+            outputs = self._graph(images, labels, apply=apply, probe=probe)
+        else:
+            outputs = function(images, labels)
+        outputs = tf.nest.map_structure(lambda t: t.numpy(), outputs)
+        new_state = RunState(state.step + (1 if apply else 0))
+        self._hold(new_state)
+        return new_state, outputs
+
+    def logits(self, state: RunState, images: np.ndarray) -> np.ndarray:
+        """Inference-mode logits of ``state``'s network for a batch. Call with :attr:`lock` held."""
+        self.load(state)
+        return self._evaluate(tf.constant(images, tf.float32)).numpy()
+
+    def warm(self) -> None:
+        """Trace every compiled function now (a background warm-up), without running them."""
+        for function in self._functions.values():
+            function.get_concrete_function()
+        self._evaluate.get_concrete_function()
+
+    @property
+    def traced(self) -> int:
+        """How many compiled functions of this core have been traced."""
+        return sum(_traced(f) for f in [*self._functions.values(), self._evaluate])
+
+    # ------------------------------------------------------------ graph code
+    def _logits_graph(self, images):
+        return tf.cast(self.probed(images, training=False)[1], tf.float32)
+
+    def _graph(self, images, labels, apply: bool, probe: bool):
+        trainable = self.model.trainable_variables
+        outputs = {}
+        before = None
+        if apply:
+            if probe:  # only the probed kernels, only on probed steps: the update size needs them
+                before = [None if s is None else tf.identity(trainable[s]) for s in self.kernel_slots]
+            self.optimizer.apply([p.read_value() for p in self.pending], trainable)
+            outputs["weights_finite"] = tf.stack([all_finite(v) for v in trainable])
+        with tf.GradientTape() as tape:
+            pre, logits = self.probed(images, training=True)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=labels, logits=tf.cast(logits, tf.float32)))
+        sources = list(trainable) + (list(pre) if probe else [])
+        grads = tape.gradient(loss, sources)
+        variable_grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads[:len(trainable)], trainable)]
+        for pending, grad in zip(self.pending, variable_grads):
+            pending.assign(grad)
+        outputs["loss"] = loss
+        outputs["grads_finite"] = tf.stack([all_finite(g) for g in variable_grads])
+        if probe:
+            outputs.update(self._summaries(images, labels, pre, logits, variable_grads, grads[len(trainable):], before))
+        return outputs
+
+    def _summaries(self, images, labels, pre, logits, variable_grads, pre_grads, before):
+        layers = []
+        for index, (point, tensor) in enumerate(zip(self.points, pre)):
+            stats = tensor_summary(tensor, self.bins)
+            stats["dead_units"] = dead_unit_fraction(tensor)
+            stats["weight_norm"] = stable_norm(point.kernel)
+            stats["weight_std"] = stable_std(point.kernel)
+            slot = self.kernel_slots[index]
+            if slot is not None:  # a frozen layer of a user's model has no gradient and no update
+                stats["grad_norm"] = stable_norm(variable_grads[slot])
+                if before is not None:
+                    stats["update_norm"] = stable_norm(point.kernel - before[index])
+            if pre_grads[index] is not None:  # None: a fused layer's recovered z lies off the loss path
+                stats["backward_std"] = stable_std(pre_grads[index])
+            layers.append(stats)
+        pixels = tf.cast(images, tf.float32)
+        return {"layers": layers, "logits": tensor_summary(logits, self.bins),
+                "softmax": softmax_summary(logits, labels, self.classes),
+                "batch_logits": tf.cast(logits, tf.float32),
+                "input": {"mean": tf.reduce_mean(pixels), "mean_sq": tf.reduce_mean(tf.square(pixels))}}
+
+
+def dead_unit_fraction(pre_activation: tf.Tensor) -> tf.Tensor:
+    """Fraction of units (last axis) that are ≤ 0 everywhere in the batch (in-graph)."""
+    units = tf.shape(pre_activation)[-1]
+    flat = tf.reshape(tf.cast(pre_activation, tf.float32), [-1, units])
+    never_positive = tf.logical_not(tf.reduce_any(flat > 0.0, axis=0))
+    return tf.reduce_mean(tf.cast(never_positive, tf.float32))
+
+
+def _traced(function) -> bool:
+    return function.experimental_get_tracing_count() > 0
