@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from cnnviz.nets.activations import LEAKY_SLOPE, canonical, covered, gaussian_moments

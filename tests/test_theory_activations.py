@@ -6,7 +6,6 @@ import keras
 import numpy as np
 import pytest
 
-from cnnviz import zoo
 from cnnviz.config import RunConfig
 from cnnviz.initializers import make_initializer
 from cnnviz.nets.activations import (ACTIVATIONS, FUNCTIONS, LEAKY_SLOPE, canonical, gaussian_moments,

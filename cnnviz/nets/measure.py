@@ -29,10 +29,6 @@ def weighted_layers(model: keras.Model) -> list[keras.layers.Layer]:
     return [layer for layer in model.layers if isinstance(layer, WEIGHTED_TYPES) and hasattr(layer, "kernel")]
 
 
-def _tensor_id(tensor) -> int:
-    return id(tensor)
-
-
 def forward(model: keras.Model, images: np.ndarray, training: bool = False,
             visit: Callable | None = None):
     """Run ``images`` through ``model`` one layer at a time; return the model's output.
@@ -41,18 +37,18 @@ def forward(model: keras.Model, images: np.ndarray, training: bool = False,
     output to pass on (it may rescale the kernel and recompute). Works for functional
     models whose layers are each called once (the zoo's, plain nets with skips).
     """
-    values = {_tensor_id(model.inputs[0]): keras.ops.convert_to_tensor(np.asarray(images, np.float32))}
+    values = {id(model.inputs[0]): keras.ops.convert_to_tensor(np.asarray(images, np.float32))}
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
         inbound = layer.input
-        inputs = [values[_tensor_id(t)] for t in inbound] if isinstance(inbound, (list, tuple)) \
-            else values[_tensor_id(inbound)]
+        inputs = [values[id(t)] for t in inbound] if isinstance(inbound, (list, tuple)) \
+            else values[id(inbound)]
         output = layer(inputs, training=training)
         if visit is not None and isinstance(layer, WEIGHTED_TYPES):
             output = visit(layer, inputs, output)
-        values[_tensor_id(layer.output)] = output
-    return values[_tensor_id(model.outputs[0])]
+        values[id(layer.output)] = output
+    return values[id(model.outputs[0])]
 
 
 def pre_activation_stats(model: keras.Model, images: np.ndarray, training: bool = False) -> pd.DataFrame:

@@ -22,6 +22,7 @@ MIN_WIDTH, MAX_WIDTH = 1, 4096
 DEFAULTS = {"plain_mlp": {"depth": 5, "width": 256, "activation": "relu", "norm": "none", "residual": False},
             "plain_cnn": {"depth": 5, "width": 32, "activation": "relu", "norm": "none", "residual": False}}
 FIELDS = ("depth", "width", "activation", "norm", "residual")
+CNN_KERNEL = 3  # plain_cnn's convs are 3x3, stride 1, 'same' padding
 
 
 def is_plain(arch: str) -> bool:

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 from cnnviz.layers import Conv, Dense, Flatten, GlobalPool, LayerSpec
 from cnnviz.nets.activations import canonical
-from cnnviz.nets.params import PlainNet
-
-CNN_KERNEL = 3
+from cnnviz.nets.params import CNN_KERNEL, PlainNet
 
 
 def plain_specs(net: PlainNet) -> list[LayerSpec]:
