@@ -49,6 +49,7 @@ class RunConfig:
                 object.__setattr__(self, name, value)
         else:
             check_fixed_arch_fields(self.arch, plain_fields)
+            object.__setattr__(self, "residual", False)  # None from a hand-written dict means "off"
         if self.input_shape is not None:
             object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size <= 0:
