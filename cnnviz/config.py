@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 from cnnviz.errors import UserError
+from cnnviz.nets.params import PlainNet, check_fixed_arch_fields, is_plain
 
 MAX_BATCH_SIZE = 4096
 MAX_STEPS_PER_CALL = 10_000
@@ -17,7 +18,13 @@ INPUT_RANGES = {"0-1": (0.0, 1.0), "0-255": (0.0, 255.0), "-1-1": (-1.0, 1.0)}
 @dataclass(frozen=True)
 class RunConfig:
     """The knobs of a run. ``input_shape``/``classes`` of None mean "the architecture's
-    default input shape" and "as many classes as the dataset has"."""
+    default input shape" and "as many classes as the dataset has".
+
+    ``depth``, ``width``, ``activation``, ``norm`` and ``residual`` describe the parametric
+    architectures (``plain_mlp``, ``plain_cnn``; see :class:`cnnviz.nets.params.PlainNet`):
+    left at None they are filled with that architecture's defaults, so a config always
+    spells out its network. For a fixed zoo architecture they must stay None / False.
+    """
 
     arch: str = "ltfn_convnet"
     init: str = "he-normal"
@@ -39,8 +46,21 @@ class RunConfig:
     beta2: float | None = None
     rho: float | None = None
     epsilon: float | None = None
+    depth: int | None = None
+    width: int | None = None
+    activation: str | None = None
+    norm: str | None = None
+    residual: bool = False
 
     def __post_init__(self):
+        plain_fields = {"depth": self.depth, "width": self.width, "activation": self.activation,
+                        "norm": self.norm, "residual": self.residual}
+        if is_plain(self.arch):
+            for name, value in PlainNet.with_defaults(self.arch, **plain_fields).to_dict().items():
+                object.__setattr__(self, name, value)
+        else:
+            check_fixed_arch_fields(self.arch, plain_fields)
+            object.__setattr__(self, "residual", False)  # None from a hand-written dict means "off"
         if self.input_shape is not None:
             object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size <= 0:
@@ -76,8 +96,21 @@ class RunConfig:
         low, high = INPUT_RANGES[self.input_range]
         return images if (low, high) == (0.0, 1.0) else images * (high - low) + low
 
+    @property
+    def net(self) -> PlainNet | None:
+        """The plain net's parameters, or None for a fixed architecture."""
+        if not is_plain(self.arch):
+            return None
+        return PlainNet(self.arch, self.depth, self.width, self.activation, self.norm, self.residual)
+
     def replace(self, **changes) -> RunConfig:
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again).
+
+        Changing ``arch`` drops the plain-net fields not given with it: they described
+        the old network (a width of 256 units is not a sensible number of channels).
+        """
+        if "arch" in changes and changes["arch"] != self.arch:
+            changes = {"depth": None, "width": None, "activation": None, "norm": None, "residual": False, **changes}
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:

@@ -2,6 +2,16 @@
 
 Biases always start at zero, as in the seed tutorials, so the initializer alone
 decides how the scale of the signal changes from layer to layer.
+
+Two are special:
+
+* ``activation-gain`` knows the activation feeding the layer: Var[w] = g²/fan_in with
+  g² = 1/E[f(u)²], u ~ N(0, 1), so a unit-variance pre-activation stays at unit variance
+  through f (g² = 2 for ReLU = He, 1 for SELU and linear = LeCun, 2.54 for tanh,
+  3.41 for sigmoid, 1.92 for leaky ReLU, 2.35 for GELU).
+* ``lsuv`` is data-dependent: this module gives its first stage (orthogonal); the
+  builder (:func:`cnnviz.zoo.build_from_config`) then rescales each layer on a batch
+  of images (:func:`cnnviz.nets.lsuv.apply_lsuv`).
 """
 
 from __future__ import annotations
@@ -20,11 +30,21 @@ class InitializerInfo:
 
     name: str
     description: str
-    make: Callable[[int], keras.initializers.Initializer]
+    make: Callable[..., keras.initializers.Initializer]  # (seed) or, with needs_activation, (seed, activation)
+    needs_activation: bool = False
+    data_dependent: bool = False  # True: the kernel is finished on data after build (lsuv)
 
 
-def _entry(name: str, description: str, make: Callable[[int], keras.initializers.Initializer]) -> tuple[str, InitializerInfo]:
-    return name, InitializerInfo(name, description, make)
+def _entry(name: str, description: str, make: Callable[..., keras.initializers.Initializer],
+           **flags) -> tuple[str, InitializerInfo]:
+    return name, InitializerInfo(name, description, make, **flags)
+
+
+def _activation_gain(seed: int, activation: str) -> keras.initializers.Initializer:
+    from cnnviz.nets.activations import unit_gain_squared
+
+    return keras.initializers.VarianceScaling(scale=unit_gain_squared(activation), mode="fan_in",
+                                              distribution="untruncated_normal", seed=seed)
 
 
 INITIALIZERS: dict[str, InitializerInfo] = dict([
@@ -46,11 +66,28 @@ INITIALIZERS: dict[str, InitializerInfo] = dict([
            lambda seed: keras.initializers.LecunNormal(seed=seed)),
     _entry("orthogonal", "orthogonal matrix (gain 1): preserves norms of the linear part",
            lambda seed: keras.initializers.Orthogonal(seed=seed)),
+    _entry("activation-gain", "Var = g²/fan_in with the gain g² = 1/E[f(u)²] of the activation feeding the layer: "
+           "He for ReLU, LeCun for SELU, 2.54/fan_in for tanh: holds a unit-variance signal steady through any activation",
+           _activation_gain, needs_activation=True),
+    _entry("lsuv", "LSUV (Mishkin & Matas 2016): orthogonal, then each layer rescaled in forward order to unit "
+           "pre-activation variance on a batch of training images (data-dependent)",
+           lambda seed: keras.initializers.Orthogonal(seed=seed), data_dependent=True),
     _entry("zeros", "all weights 0: every unit computes the same thing and nothing flows",
            lambda seed: keras.initializers.Zeros()),
 ])
 
 
-def make_initializer(name: str, seed: int) -> keras.initializers.Initializer:
-    """A seeded Keras initializer for ``name`` (``seed`` should differ per layer)."""
-    return INITIALIZERS[check_choice("initializer", name, INITIALIZERS)].make(seed)
+def make_initializer(name: str, seed: int, activation: str = "linear") -> keras.initializers.Initializer:
+    """A seeded Keras initializer for ``name`` (``seed`` should differ per layer).
+
+    ``activation`` is the nonlinearity feeding the layer (Keras or user-facing name);
+    only ``activation-gain`` uses it. For ``lsuv`` this is only the orthogonal first
+    stage: see :func:`cnnviz.nets.lsuv.apply_lsuv`.
+    """
+    info = INITIALIZERS[check_choice("initializer", name, INITIALIZERS)]
+    return info.make(seed, activation) if info.needs_activation else info.make(seed)
+
+
+def is_data_dependent(name: str) -> bool:
+    """True when ``name`` must be finished on a batch of images after the model is built (lsuv)."""
+    return INITIALIZERS[check_choice("initializer", name, INITIALIZERS)].data_dependent

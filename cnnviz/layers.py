@@ -6,8 +6,13 @@ tutorials write their layer tables. Having the table as data lets us
 * check every spatial size with O = 1 + (W − K + 2P)/S *before* Keras builds anything,
   and say which layer an input is too small for, and why;
 * build a functional Keras model whose conv/dense layers have ``activation=None``
-  followed by an explicit activation layer, so pre- and post-activation are both
-  observable.
+  followed by an optional normalization layer and an explicit activation layer, so
+  pre- and post-activation are both observable.
+
+A conv/dense spec with ``residual=True`` is a block ``x + act(norm(layer(x)))``: the
+skip adds the block's input to the *activated* output (after the norm and the
+activation), so the probed pre-activation is still the layer's own output and the
+activation still follows it directly (or through the norm).
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ class Conv:
     kernel: int
     stride: int = 1
     padding: str = "same"
-    activation: str = "relu"
+    activation: str = "relu"  # a Keras activation name; "linear" adds no activation layer
+    norm: str = "none"  # "none" | "batch" | "layer" (between the conv and its activation)
+    residual: bool = False  # output = input + activation(norm(conv(input)))
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,15 @@ class Dense:
     name: str
     units: int  # 0 means "as many as there are classes"
     activation: str = "relu"
+    norm: str = "none"
+    residual: bool = False
+
+
+@dataclass(frozen=True)
+class GlobalPool:
+    """Global average pooling: (H, W, C) -> (C,), the mean of each channel over space."""
+
+    name: str = "gap"
 
 
 @dataclass(frozen=True)
@@ -58,7 +74,9 @@ class Dropout:
     rate: float
 
 
-LayerSpec = Conv | Pool | Dense | Flatten | Dropout
+LayerSpec = Conv | Pool | Dense | Flatten | Dropout | GlobalPool
+
+NORM_LAYER_TYPES = {"batch": "batch_normalization", "layer": "layer_normalization"}
 
 
 @dataclass(frozen=True)
@@ -100,6 +118,7 @@ def trace_shapes(specs: list[LayerSpec], input_shape: tuple[int, int, int], clas
     shape: tuple[int, ...] = (h, w, c)
     traced = []
     for spec in specs:
+        block_input = shape
         if isinstance(spec, (Conv, Pool)):
             kernel = spec.kernel if isinstance(spec, Conv) else spec.size
             sizes = []
@@ -118,10 +137,68 @@ def trace_shapes(specs: list[LayerSpec], input_shape: tuple[int, int, int], clas
             shape = (sizes[0], sizes[1], depth)
         elif isinstance(spec, Flatten):
             shape = (math.prod(shape),)
+        elif isinstance(spec, GlobalPool):
+            shape = (shape[-1],)
         elif isinstance(spec, Dense):
             shape = (spec.units or classes,)
+        if getattr(spec, "residual", False) and block_input != shape:
+            raise UserError(f"layer {spec.name}: a residual skip needs the block's input and output shapes to "
+                            f"match, got {block_input} -> {shape}")
         traced.append((spec, shape))
     return traced
+
+
+def norm_name(spec: Conv | Dense) -> str:
+    """Name of the normalization layer after a conv/dense layer ('dense3_batchnorm')."""
+    return f"{spec.name}_{spec.norm}norm"
+
+
+def skip_name(spec: Conv | Dense) -> str:
+    """Name of the Add layer that closes a residual block ('dense3_skip')."""
+    return f"{spec.name}_skip"
+
+
+def table_rows(specs: list[LayerSpec], input_shape: tuple[int, int, int], classes: int, arch: str = "") -> list[dict]:
+    """Rows {name, type, output_shape, params, fan_in, activation, ...} from the table alone (no Keras build).
+
+    Conv/dense rows fold in their activation (``activation``) and say ``norm`` and
+    ``residual``; a normalization layer gets its own row (its γ, β and, for batch norm,
+    the two non-trainable moving statistics count as parameters, as in
+    ``model.count_params()``), and so does a residual block's ``add``.
+    """
+    rows = []
+    in_shape: tuple[int, ...] = input_shape
+    for spec, out_shape in trace_shapes(specs, input_shape, classes, arch):
+        row = {"name": spec.name, "type": type(spec).__name__.lower(), "output_shape": list(out_shape),
+               "params": 0, "fan_in": None, "activation": None}
+        extra = []
+        if isinstance(spec, (Conv, Dense)):
+            if isinstance(spec, Conv):
+                fan_in = spec.kernel * spec.kernel * in_shape[2]
+                row.update(type="conv2d", kernel=spec.kernel, stride=spec.stride, padding=spec.padding)
+            else:
+                fan_in = in_shape[0]
+                row.update(type="dense")
+            row.update(params=fan_in * out_shape[-1] + out_shape[-1], fan_in=fan_in, activation=spec.activation,
+                       norm=spec.norm, residual=spec.residual)
+            if spec.norm != "none":
+                per_channel = 4 if spec.norm == "batch" else 2  # γ, β (+ moving mean and variance)
+                extra.append({"name": norm_name(spec), "type": NORM_LAYER_TYPES[spec.norm],
+                              "output_shape": list(out_shape), "params": per_channel * out_shape[-1],
+                              "fan_in": None, "activation": None})
+            if spec.residual:
+                extra.append({"name": skip_name(spec), "type": "add", "output_shape": list(out_shape),
+                              "params": 0, "fan_in": None, "activation": None})
+        elif isinstance(spec, Pool):
+            row.update(type=f"{spec.kind}_pooling2d", kernel=spec.size, stride=spec.stride, padding=spec.padding)
+        elif isinstance(spec, GlobalPool):
+            row.update(type="global_average_pooling2d")
+        elif isinstance(spec, Dropout):
+            row.update(type="dropout")
+        rows.append(row)
+        rows.extend(extra)
+        in_shape = out_shape
+    return rows
 
 
 def size_arithmetic(specs: list[LayerSpec], input_size: int) -> list[SizeStep]:
@@ -152,24 +229,38 @@ def build_model(specs: list[LayerSpec], input_shape: tuple[int, int, int], class
     """Build the functional Keras model for a layer table.
 
     Kernels get the named initializer with a per-layer seed (``seed * 1000 + index``)
-    so runs are reproducible without touching Keras's global seed.
+    so runs are reproducible without touching Keras's global seed. An initializer that
+    depends on the activation (``activation-gain``) is given the activation feeding the
+    layer: the previous conv/dense layer's, or for the first one its own.
     """
     trace_shapes(specs, input_shape, classes, name)  # fail early, with the arithmetic
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
+    feeding = next((s.activation for s in specs if isinstance(s, (Conv, Dense))), "linear")
     for index, spec in enumerate(specs):
         layer_seed = seed * 1000 + index
-        if isinstance(spec, Conv):
-            x = keras.layers.Conv2D(spec.filters, spec.kernel, strides=spec.stride, padding=spec.padding,
-                                    activation=None, kernel_initializer=make_initializer(init, layer_seed),
-                                    bias_initializer="zeros", name=spec.name)(x)
-            x = _activation(spec.activation, spec.name)(x)
-        elif isinstance(spec, Dense):
-            x = keras.layers.Dense(spec.units or classes, activation=None,
-                                   kernel_initializer=make_initializer(init, layer_seed),
-                                   bias_initializer="zeros", name=spec.name)(x)
+        if isinstance(spec, (Conv, Dense)):
+            block_input = x
+            kernel_init = make_initializer(init, layer_seed, feeding)
+            if isinstance(spec, Conv):
+                x = keras.layers.Conv2D(spec.filters, spec.kernel, strides=spec.stride, padding=spec.padding,
+                                        activation=None, kernel_initializer=kernel_init,
+                                        bias_initializer="zeros", name=spec.name)(x)
+            else:
+                x = keras.layers.Dense(spec.units or classes, activation=None, kernel_initializer=kernel_init,
+                                       bias_initializer="zeros", name=spec.name)(x)
+            if spec.norm == "batch":
+                x = keras.layers.BatchNormalization(name=norm_name(spec))(x)
+            elif spec.norm == "layer":
+                # Over the last axis: a conv's channels at each position (as ConvNeXt does), a dense layer's units.
+                x = keras.layers.LayerNormalization(axis=-1, name=norm_name(spec))(x)
             if spec.activation != "linear":
                 x = _activation(spec.activation, spec.name)(x)
+            if spec.residual:
+                x = keras.layers.Add(name=skip_name(spec))([block_input, x])
+            feeding = spec.activation
+        elif isinstance(spec, GlobalPool):
+            x = keras.layers.GlobalAveragePooling2D(name=spec.name)(x)
         elif isinstance(spec, Pool):
             pool = keras.layers.MaxPooling2D if spec.kind == "max" else keras.layers.AveragePooling2D
             x = pool(spec.size, strides=spec.stride, padding=spec.padding, name=spec.name)(x)

@@ -12,12 +12,19 @@ E[x²] of a layer's input comes from the layer before it:
   around 0 (half the units pass unchanged, half become 0) — the ½ that He
   initialization (Var[w] = 2/fan_in) cancels;
 * after a linear layer, E[x²] = E[z²];
-* after sigmoid/tanh/other smooth nonlinearities, E[f(z)²] is computed assuming z is
-  Gaussian with the measured mean and std (Gauss–Hermite quadrature).
+* after a leaky ReLU (Keras's ``leaky_relu``, negative slope 0.2), E[x²] = ½(1 + 0.2²)·E[z²];
+* after sigmoid, tanh, SELU, GELU and other nonlinearities, E[f(z)²] is computed
+  assuming z is Gaussian with the measured mean and std (quadrature, see
+  :mod:`cnnviz.nets.activations`);
+* a normalization layer between two probed layers replaces z by its standardized
+  version first (batch norm in training mode, layer norm always; a fresh batch norm in
+  inference mode is the identity up to 1/√(1 + ε)); a residual skip in between adds
+  the unmeasured block input, so the per-layer rule gives no prediction there.
 
 ``predicted`` chains from the *measured* previous layer, so each row checks one
 layer's weights in isolation; ``chained`` compounds predictions from the image
-alone, i.e. what the initializer does if nothing else intervenes. The rule is exact
+alone, i.e. what the initializer does if nothing else intervenes. :func:`plain_chain`
+predicts a whole ``plain_mlp``/``plain_cnn`` at init from its parameters alone. The rule is exact
 in expectation for independent weights, so it is an initialization-time tool: after
 training, weights and inputs are correlated and biases are no longer zero. What lies
 between two probed layers (pooling, dropout) also changes E[x²]; the ``note`` column
@@ -28,24 +35,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
+from cnnviz.nets.activations import LEAKY_SLOPE, canonical, covered, gaussian_moments
 from cnnviz.snapshot import Snapshot
+from cnnviz.theory_chain import InputMoments, mnist_input_moments, plain_chain, plain_chain_for  # noqa: F401 (public)
 
-# 40 probabilists' Gauss–Hermite nodes integrate smooth functions of N(μ, σ²) to ~1e-10.
-_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(40)
-_WEIGHTS = _WEIGHTS / math.sqrt(2 * math.pi)
-
-SMOOTH_ACTIVATIONS = {
-    "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),
-    "tanh": np.tanh,
-    "softplus": lambda z: np.logaddexp(0.0, z),
-    "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0.0))),
-    "gelu": lambda z: 0.5 * z * (1.0 + np.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z ** 3))),
-    "swish": lambda z: z / (1.0 + np.exp(-z)),
-    "silu": lambda z: z / (1.0 + np.exp(-z)),
-}
+NORM_EPSILON = 1e-3  # Keras's default epsilon for BatchNormalization and LayerNormalization
 
 COLUMNS = ["layer", "type", "fan_in", "weight_var", "input_from", "input_rule", "input_mean_sq",
            "measured", "predicted", "ratio", "chained", "note"]
@@ -57,15 +53,17 @@ def activation_second_moment(activation: str, mean: float, std: float) -> tuple[
     Returns (NaN, reason) when the rule does not apply to ``activation``.
     """
     mean_sq = std * std + mean * mean
-    if activation == "linear":
+    name = canonical(activation)
+    if name == "linear":
         return mean_sq, "linear: E[x²] = E[z²]"
-    if activation == "relu":
+    if name == "relu":
         return 0.5 * mean_sq, "ReLU: E[x²] = ½·E[z²] (z symmetric around 0)"
-    function = SMOOTH_ACTIVATIONS.get(activation)
-    if function is None:
+    if name == "leaky_relu":
+        factor = 0.5 * (1.0 + LEAKY_SLOPE ** 2)
+        return factor * mean_sq, f"leaky ReLU (slope {LEAKY_SLOPE:g}): E[x²] = {factor:g}·E[z²] (z symmetric around 0)"
+    if not covered(name) or not (math.isfinite(mean) and math.isfinite(std)):
         return math.nan, f"the rule does not cover {activation}"
-    values = function(mean + std * _NODES)
-    return float(np.sum(_WEIGHTS * values * values)), f"{activation}: E[f(z)²] for Gaussian z"
+    return float(gaussian_moments(name, mean, std)[1]), f"{name}: E[f(z)²] for Gaussian z"
 
 
 def layers_between(model, layer_names: list[str]) -> dict[str, list[str]]:
@@ -102,10 +100,35 @@ def _snake(name: str) -> str:
     return "".join(out).replace("2_d", "2d")
 
 
+def _normalized_input(items: list[str], trained: bool, activation: str, mean: float, std: float):
+    """(E[x²], rule) when a normalization layer sits between the previous layer and its
+    activation; None when there is none."""
+    norms = [item for item in items if item in ("batch_normalization", "layer_normalization")]
+    if not norms:
+        return None
+    if norms[0] == "batch_normalization" and not trained:
+        # Inference mode with fresh moving statistics (mean 0, variance 1): z / √(1 + ε).
+        scale = 1.0 / math.sqrt(1.0 + NORM_EPSILON)
+        value, rule = activation_second_moment(activation, mean * scale, std * scale)
+        return value, f"batch norm at init in inference mode (≈ identity), then {rule}"
+    # Batch norm in training mode, or layer norm: z standardized to mean 0, variance ≈ 1.
+    variance = std * std
+    value, rule = activation_second_moment(activation, 0.0, math.sqrt(variance / (variance + NORM_EPSILON)))
+    return value, f"{norms[0].replace('_', ' ')} standardizes z, then {rule}"
+
+
 def _between_effect(items: list[str], trained: bool) -> tuple[float, str]:
     """(factor on E[x²] we can account for, note about what we cannot)."""
     factor, notes = 1.0, []
     for item in items:
+        if item == "add":
+            notes.append("a residual skip in between adds the block's input: the per-layer rule does not cover it "
+                         "(theory.plain_chain predicts residual plain nets)")
+            continue
+        if "global_average_pooling" in item:
+            notes.append("global average pooling in between: E[x²] then depends on spatial correlations; "
+                         "the rule ignores it")
+            continue
         if item.startswith("dropout(") and trained:
             rate = float(item[len("dropout("):-1])
             factor /= max(1.0 - rate, 1e-6)  # training-mode dropout rescales kept units by 1/(1-p)
@@ -137,10 +160,19 @@ def std_table(snapshot: Snapshot, between: dict[str, list[str]] | None = None) -
             chained_mean_sq = mean_sq
         else:
             pre = previous.pre_activation
+            items = between.get(layer.name, [])
             input_from = f"{previous.name} ({previous.activation})"
-            mean_sq, rule = activation_second_moment(previous.activation, pre.mean, pre.std)
-            chained_mean_sq, _ = activation_second_moment(previous.activation, 0.0, math.sqrt(chained_var)) \
-                if math.isfinite(chained_var) else (math.nan, "")
+            normalized = _normalized_input(items, snapshot.trained, previous.activation, pre.mean, pre.std)
+            if normalized is not None:
+                mean_sq, rule = normalized
+                chained_mean_sq = _normalized_input(items, snapshot.trained, previous.activation, 0.0,
+                                                    math.sqrt(chained_var))[0] if math.isfinite(chained_var) else math.nan
+            else:
+                mean_sq, rule = activation_second_moment(previous.activation, pre.mean, pre.std)
+                chained_mean_sq, _ = activation_second_moment(previous.activation, 0.0, math.sqrt(chained_var)) \
+                    if math.isfinite(chained_var) else (math.nan, "")
+            if "add" in items:  # the skip adds the block input, which no probe measured
+                mean_sq = chained_mean_sq = math.nan
         factor, note = _between_effect(between.get(layer.name, []), snapshot.trained)
         mean_sq *= factor
         chained_mean_sq *= factor

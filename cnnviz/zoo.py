@@ -1,8 +1,15 @@
-"""The model zoo: every seed tutorial's network as a small layer table.
+"""The model zoo: every seed tutorial's network as a small layer table, plus two parametric ones.
 
 Every network ends in a linear ``logits`` layer; softmax is applied by the loss
 (``from_logits=True``) and by the probes, so logits stay observable. Conv and dense
 layers are followed by explicit activation layers (see :mod:`cnnviz.layers`).
+
+``plain_mlp`` and ``plain_cnn`` take a depth, width, activation, normalization and
+residual switch (:class:`cnnviz.nets.params.PlainNet`; tables in
+:mod:`cnnviz.nets.plain`). Every function here that takes an architecture accepts a
+name (a plain net then gets its defaults, or the fields passed as keywords), a
+:class:`~cnnviz.config.RunConfig` or a ``PlainNet``. The training core builds any
+config's model with :func:`build_from_config`.
 """
 
 from __future__ import annotations
@@ -11,9 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 
 from cnnviz.errors import UserError, check_choice
-from cnnviz.layers import Conv, Dense, Dropout, Flatten, LayerSpec, Pool, build_model, trace_shapes
+from cnnviz.initializers import is_data_dependent
+from cnnviz.layers import Conv, Dense, Dropout, Flatten, LayerSpec, Pool, build_model, table_rows
+from cnnviz.nets.params import PlainNet, check_fixed_arch_fields, is_plain
+from cnnviz.nets.plain import plain_specs
 
 MNIST_SHAPE = (28, 28, 1)
 
@@ -28,6 +39,7 @@ class ArchInfo:
     input_shape: tuple[int, int, int]
     classes: int
     layer_table: Callable[[], list[LayerSpec]]
+    parametric: bool = False  # plain_mlp / plain_cnn: specs() is the default net; see specs_for()
 
     def specs(self) -> list[LayerSpec]:
         return self.layer_table()
@@ -127,7 +139,13 @@ ARCHITECTURES: dict[str, ArchInfo] = {info.name: info for info in [
     ArchInfo("vgg16", "VGG-16: 13 3x3 convs in 5 blocks, fc 4096-4096", "seed 001", (224, 224, 3), 1000, vgg16),
     ArchInfo("conv2_5x5", "2 conv layers 5x5 (32, 64), max pools, fc 1000", "seed 003", MNIST_SHAPE, 10, conv2_5x5),
     ArchInfo("conv3_dropout", "3 conv layers 3x3 (32, 64, 128), max pools, dropout, fc 625", "seed 004", MNIST_SHAPE, 10, conv3_dropout),
+    ArchInfo("plain_mlp", "plain MLP of any depth/width/activation (--depth --width --activation --norm --residual)",
+             "issue 15", MNIST_SHAPE, 10, lambda: plain_specs(PlainNet.with_defaults("plain_mlp")), parametric=True),
+    ArchInfo("plain_cnn", "plain CNN of 3x3 'same' convs, any depth/width/activation, global average pooling",
+             "issue 15", MNIST_SHAPE, 10, lambda: plain_specs(PlainNet.with_defaults("plain_cnn")), parametric=True),
 ]}
+# Images LSUV rescales on when the caller brings none (drawn from the training split, see lsuv_images).
+LSUV_IMAGES = 256
 
 
 def get_arch(name: str) -> ArchInfo:
@@ -135,9 +153,47 @@ def get_arch(name: str) -> ArchInfo:
     return ARCHITECTURES[check_choice("architecture", name, ARCHITECTURES)]
 
 
+def resolve_net(arch, net: PlainNet | None = None, **fields) -> tuple[str, PlainNet | None]:
+    """(architecture name, its PlainNet or None) from a name, a RunConfig or a PlainNet.
+
+    With a name, ``net`` or the keyword fields (depth, width, activation, norm, residual;
+    None = default) describe a plain net; giving any of them for a fixed architecture is
+    a UserError.
+    """
+    if isinstance(arch, PlainNet):
+        return arch.arch, arch
+    if not isinstance(arch, str):  # a RunConfig (duck-typed: zoo does not import config)
+        return resolve_net(arch.arch, arch.net)
+    get_arch(arch)
+    if not is_plain(arch):
+        check_fixed_arch_fields(arch, {**fields, **(net.to_dict() if net else {})})
+        return arch, None
+    if net is not None:
+        if any(value is not None for value in fields.values()):
+            raise UserError("give a plain net's parameters either as net= or as fields, not both")
+        if net.arch != arch:
+            raise UserError(f"the net's parameters are for {net.arch}, not {arch}")
+        return arch, net
+    return arch, PlainNet.with_defaults(arch, **fields)
+
+
+def specs_for(arch, net: PlainNet | None = None, **fields) -> list[LayerSpec]:
+    """The layer table of an architecture (name + fields, RunConfig or PlainNet)."""
+    name, plain = resolve_net(arch, net, **fields)
+    return plain_specs(plain) if plain is not None else get_arch(name).specs()
+
+
+def describe(arch, net: PlainNet | None = None, **fields) -> str:
+    """One line about the network: the zoo's description, or a plain net's shape in words."""
+    name, plain = resolve_net(arch, net, **fields)
+    if plain is None:
+        return get_arch(name).description
+    return f"{'plain MLP' if name == 'plain_mlp' else 'plain CNN'}: {plain.describe()}"
+
+
 def resolve_shape(arch: str, input_shape: tuple[int, int, int] | None, classes: int | None) -> tuple[tuple[int, int, int], int]:
     """Fill in an architecture's defaults and validate the input shape's form."""
-    info = get_arch(arch)
+    info = get_arch(arch if isinstance(arch, str) else resolve_net(arch)[0])
     shape = tuple(input_shape) if input_shape is not None else info.input_shape
     if len(shape) != 3 or any(int(v) < 1 for v in shape):
         raise UserError(f"input shape must be H,W,C with positive sizes, got {shape!r}")
@@ -149,40 +205,74 @@ def resolve_shape(arch: str, input_shape: tuple[int, int, int] | None, classes: 
     return (int(shape[0]), int(shape[1]), int(shape[2])), n_classes
 
 
-def build(arch: str, init: str = "glorot-uniform", input_shape: tuple[int, int, int] | None = None,
-          classes: int | None = None, seed: int = 0) -> keras.Model:
+def build(arch, init: str = "glorot-uniform", input_shape: tuple[int, int, int] | None = None,
+          classes: int | None = None, seed: int = 0, *, net: PlainNet | None = None,
+          images: np.ndarray | None = None, **fields) -> keras.Model:
     """Build ``arch`` as a real Keras model with ``init`` kernels and zero biases.
 
-    An input too small for the network raises UserError before any layer is built,
-    naming the layer and the O = 1 + (W − K + 2P)/S arithmetic that went below 1.
+    ``arch`` is a name (plain nets take ``net`` or the keyword fields), a RunConfig or a
+    PlainNet. An input too small for the network raises UserError before any layer is
+    built, naming the layer and the O = 1 + (W − K + 2P)/S arithmetic that went below 1.
+    A data-dependent ``init`` (``lsuv``) needs ``images`` (float32 N,H,W,C in the model's
+    input shape): the kernels are rescaled on them after the build.
     """
-    shape, n_classes = resolve_shape(arch, input_shape, classes)
-    return build_model(get_arch(arch).specs(), shape, n_classes, init, seed, arch)
+    name, plain = resolve_net(arch, net, **fields)
+    if is_data_dependent(init) and images is None:
+        raise UserError(f"the {init} initializer is data-dependent: it needs a batch of images "
+                        "(zoo.build_from_config draws them from the run's dataset)")
+    shape, n_classes = resolve_shape(name, input_shape, classes)
+    specs = plain_specs(plain) if plain is not None else get_arch(name).specs()
+    model = build_model(specs, shape, n_classes, init, seed, name)
+    if is_data_dependent(init):
+        from cnnviz.nets.lsuv import apply_lsuv
+
+        apply_lsuv(model, images)
+    return model
 
 
-def layer_table(arch: str, input_shape: tuple[int, int, int] | None = None, classes: int | None = None) -> list[dict]:
-    """Rows {name, type, output_shape, params, fan_in} computed from the table alone (no Keras build).
+def lsuv_images(config, input_shape: tuple[int, int, int], classes: int | None = None,
+                count: int = LSUV_IMAGES) -> np.ndarray:
+    """The training images LSUV rescales on when the caller brings none.
 
-    Only layers with weights, pooling and flatten are listed; activation layers are
-    folded into their conv/dense row as ``activation``.
+    ``count`` images of ``config.dataset``'s training split in ``input_shape``, chosen by
+    a generator seeded with ``config.seed`` alone (a stream of its own, so not the
+    batches the run trains or is probed on): the initialization is a pure function of
+    the config.
     """
-    shape, n_classes = resolve_shape(arch, input_shape, classes)
-    rows = []
-    in_shape: tuple[int, ...] = shape
-    for spec, out_shape in trace_shapes(get_arch(arch).specs(), shape, n_classes, arch):
-        row = {"name": spec.name, "type": type(spec).__name__.lower(), "output_shape": list(out_shape),
-               "params": 0, "fan_in": None, "activation": None}
-        if isinstance(spec, Conv):
-            fan_in = spec.kernel * spec.kernel * in_shape[2]
-            row.update(type="conv2d", params=fan_in * spec.filters + spec.filters, fan_in=fan_in,
-                       activation=spec.activation, kernel=spec.kernel, stride=spec.stride, padding=spec.padding)
-        elif isinstance(spec, Dense):
-            fan_in = in_shape[0]
-            row.update(type="dense", params=fan_in * out_shape[0] + out_shape[0], fan_in=fan_in, activation=spec.activation)
-        elif isinstance(spec, Pool):
-            row.update(type=f"{spec.kind}_pooling2d", kernel=spec.size, stride=spec.stride, padding=spec.padding)
-        elif isinstance(spec, Dropout):
-            row.update(type="dropout")
-        rows.append(row)
-        in_shape = out_shape
-    return rows
+    from cnnviz.data import load_dataset
+
+    dataset = load_dataset(config.dataset, input_shape, classes).for_shape(input_shape)
+    size = dataset.size("train")
+    rng = np.random.default_rng([int(config.seed), 0x15_1AB])
+    indices = np.sort(rng.choice(size, size=min(count, size), replace=False))
+    return dataset.images("train", indices)
+
+
+def build_from_config(config, input_shape: tuple[int, int, int], classes: int,
+                      images: np.ndarray | None = None) -> keras.Model:
+    """The model of a :class:`~cnnviz.config.RunConfig`: the one call the training core needs.
+
+    Fixed zoo nets and plain nets alike, seeded per layer from ``config.seed`` through
+    initializer ``seed=`` arguments (never Keras's global state). For ``init="lsuv"`` the
+    kernels are then rescaled on ``images`` (the caller's batch, e.g. the run's own step-0
+    batch), or, when None, on :func:`lsuv_images` of the config.
+    """
+    if is_data_dependent(config.init) and images is None:
+        images = lsuv_images(config, input_shape, classes)
+    return build(config, config.init, input_shape, classes, config.seed, images=images)
+
+
+def layer_table(arch, input_shape: tuple[int, int, int] | None = None, classes: int | None = None, *,
+                net: PlainNet | None = None, **fields) -> list[dict]:
+    """Rows {name, type, output_shape, params, fan_in, activation, ...} from the table alone (no Keras build).
+
+    ``arch``: a name (plain nets take ``net`` or keyword fields: ``layer_table("plain_mlp",
+    depth=30, width=256)``), a RunConfig or a PlainNet. Layers with weights, pooling,
+    flatten, dropout, normalization and residual adds are listed; activation layers are
+    folded into their conv/dense row as ``activation``. The rows' params sum to
+    ``model.count_params()`` of the built model.
+    """
+    name, plain = resolve_net(arch, net, **fields)
+    shape, n_classes = resolve_shape(name, input_shape, classes)
+    specs = plain_specs(plain) if plain is not None else get_arch(name).specs()
+    return table_rows(specs, shape, n_classes, name)

@@ -20,7 +20,30 @@ def add_run_arguments(parser, steps_default: int) -> None:
     parser.add_argument("--probe-every", type=int, default=1, help="probe every K-th step")
     parser.add_argument("--input-shape", help="H,W,C (default: the architecture's own)")
     parser.add_argument("--classes", type=int, help="number of classes (default: the dataset's)")
+    add_net_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def add_net_arguments(parser) -> None:
+    """--depth --width --activation --norm --residual: the knobs of plain_mlp / plain_cnn."""
+    group = parser.add_argument_group("plain nets (--arch plain_mlp | plain_cnn)")
+    group.add_argument("--depth", type=int, help="hidden layers, 1 to 100 (default 5)")
+    group.add_argument("--width", type=int, help="units (plain_mlp, default 256) or channels (plain_cnn, default 32)")
+    group.add_argument("--activation", help="relu, leaky-relu, tanh, sigmoid, selu, gelu or linear (default relu)")
+    group.add_argument("--norm", help="none, batch or layer: normalization before each activation (default none)")
+    group.add_argument("--residual", action="store_true", default=None,
+                       help="skip connections h + act(norm(layer(h))) on hidden layers 2..depth")
+
+
+def net_fields_from_args(args, arch: str) -> dict:
+    """The plain-net fields given on the command line; UserError naming the flags for a fixed architecture."""
+    from cnnviz.nets.params import FIELDS, check_fixed_arch_fields, is_plain
+
+    fields = {name: getattr(args, name, None) for name in FIELDS}
+    fields["residual"] = bool(fields["residual"])
+    if not is_plain(arch):
+        check_fixed_arch_fields(arch, fields, flag_prefix="--")
+    return fields
 
 
 def config_from_args(args):
@@ -42,7 +65,14 @@ def config_from_args(args):
     shape = parse_tuple(args.input_shape, int, 3, "--input-shape") if args.input_shape else None
     return RunConfig(arch=args.arch, init=args.init, optimizer=args.optimizer, lr=lr, dataset=args.dataset,
                      batch_size=args.batch_size, seed=args.seed, probe_every=args.probe_every,
-                     input_shape=shape, classes=args.classes)
+                     input_shape=shape, classes=args.classes, **net_fields_from_args(args, args.arch))
+
+
+def new_run(config):
+    """A fresh Run for ``config`` (every architecture, plain nets and lsuv included)."""
+    from cnnviz.training import Run
+
+    return Run(config)
 
 
 def findings_for(run) -> list[dict]:
@@ -101,14 +131,12 @@ def print_readable(payload: dict) -> None:
 
 
 def run(args) -> int:
-    from cnnviz.training import Run
-
     if getattr(args, "model", None):
         from cnnviz.cli.model_inspect import run_for_model  # bring-your-own-model path
 
         training_run = run_for_model(args)
     else:
-        training_run = Run(config_from_args(args))
+        training_run = new_run(config_from_args(args))
     training_run.initial_snapshot()
     if args.steps:
         # Probe the last step whatever --probe-every says, so grad_norm/update_ratio

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cnnviz.cli.inspect_cmd import add_run_arguments, config_from_args
+from cnnviz.cli.inspect_cmd import add_run_arguments, config_from_args, new_run
 
 EXIT_HALTED = 1
 
@@ -30,7 +30,7 @@ def run_command(args) -> int:
     if args.resume:
         training_run = Run.load(args.resume)
     else:
-        training_run = Run(config_from_args(args))
+        training_run = new_run(config_from_args(args))
     training_run.initial_snapshot()
     if args.steps and not args.resume:
         training_run.train(args.steps, probe_last=True)

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from cnnviz.cli.inspect_cmd import add_net_arguments
 from cnnviz.cli.output import parse_tuple, print_json, print_table
 
 
-def summarize(arch: str, input_shape=None, classes=None) -> dict:
-    """The summary payload (computed from the layer table; no weights are allocated)."""
+def summarize(arch: str, input_shape=None, classes=None, **net_fields) -> dict:
+    """The summary payload (computed from the layer table; no weights are allocated).
+
+    ``net_fields`` (depth, width, activation, norm, residual) describe a plain net; ``net``
+    in the payload echoes them in full (None for a fixed architecture).
+    """
     from cnnviz import zoo
     from cnnviz.data import describe_adaptation
 
-    shape, n_classes = zoo.resolve_shape(arch, input_shape, classes)
-    rows = zoo.layer_table(arch, shape, n_classes)
+    name, net = zoo.resolve_net(arch, **net_fields)
+    shape, n_classes = zoo.resolve_shape(name, input_shape, classes)
+    rows = zoo.layer_table(name, shape, n_classes, net=net)
     return {
-        "arch": arch, "input_shape": list(shape), "classes": n_classes,
-        "description": zoo.get_arch(arch).description,
+        "arch": name, "input_shape": list(shape), "classes": n_classes,
+        "description": zoo.describe(name, net=net),
+        "net": net.to_dict() if net is not None else None,
         "input_adaptation": describe_adaptation((28, 28, 1), shape),
         "layers": [{k: row[k] for k in ("name", "type", "output_shape", "params", "fan_in", "activation")} for row in rows],
         "total_params": sum(row["params"] for row in rows),
@@ -22,8 +29,12 @@ def summarize(arch: str, input_shape=None, classes=None) -> dict:
 
 
 def run(args) -> int:
+    from cnnviz.cli.inspect_cmd import net_fields_from_args
+    from cnnviz.zoo import get_arch
+
+    get_arch(args.arch)
     shape = parse_tuple(args.input_shape, int, 3, "--input-shape") if args.input_shape else None
-    payload = summarize(args.arch, shape, args.classes)
+    payload = summarize(args.arch, shape, args.classes, **net_fields_from_args(args, args.arch))
     if args.json:
         print_json(payload)
         return 0
@@ -42,5 +53,6 @@ def register(subparsers) -> None:
     parser.add_argument("arch", help="architecture name (see `list`)")
     parser.add_argument("--input-shape", help="H,W,C (default: the architecture's own)")
     parser.add_argument("--classes", type=int, help="number of classes (default: the architecture's own)")
+    add_net_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(handler=run)

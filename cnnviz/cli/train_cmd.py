@@ -18,12 +18,14 @@ from __future__ import annotations
 import sys
 import time
 
-from cnnviz.cli.inspect_cmd import MAX_CLI_STEPS, add_run_arguments, config_from_args, payload_for, print_readable
+from cnnviz.cli.inspect_cmd import (MAX_CLI_STEPS, add_run_arguments, config_from_args, new_run, payload_for,
+                                    print_readable)
 from cnnviz.cli.output import print_json
 
 EXIT_HALTED = 1
 # Flags a resumed run takes from its checkpoint; giving a different value is refused.
-CHECKPOINT_FLAGS = ("arch", "init", "optimizer", "lr", "dataset", "batch_size", "seed", "input_shape", "classes")
+CHECKPOINT_FLAGS = ("arch", "init", "optimizer", "lr", "dataset", "batch_size", "seed", "input_shape", "classes",
+                    "depth", "width", "activation", "norm", "residual")
 BAR_WIDTH = 30
 
 
@@ -81,9 +83,7 @@ def _resumed_run(args, parser_defaults: dict):
 
 
 def run_command(args) -> int:
-    from cnnviz.training import Run
-
-    training_run = _resumed_run(args, args.parser_defaults) if args.resume else Run(config_from_args(args))
+    training_run = _resumed_run(args, args.parser_defaults) if args.resume else new_run(config_from_args(args))
     training_run.initial_snapshot()
     progress = ProgressBar(args.steps) if args.steps and _stderr_is_terminal() else None
     try:

@@ -130,11 +130,7 @@ class Run:
                             self.classes, self.config.bins)
 
     def _build_model(self):
-        c = self.config
-        builder = getattr(zoo, "build_from_config", None)
-        if builder is not None:
-            return builder(c, self.dataset.shape, self.classes)
-        return zoo.build(c.arch, c.init, self.dataset.shape, self.classes, c.seed)
+        return zoo.build_from_config(self.config, self.dataset.shape, self.classes)
 
     def _core(self, state: RunState | None = None):
         """The pool's core for this run (preferring the one holding ``state``, default this run's),
