@@ -26,6 +26,9 @@ VANISHING_STD_WARNING = 1e-2
 # A layer counts as "growing"/"shrinking" only if it also differs this much from the
 # first layer: a trained net may legitimately run at std 10 everywhere.
 DEPTH_RATIO_WARNING = 10.0
+# The logits join the vanishing check only when the hidden layers already shrink by this factor
+# from first to last (a signal dying layer by layer, not merely a small output layer).
+HIDDEN_SHRINK_FOR_LOGITS = 0.3
 
 # --- ReLU units that never fire on the whole batch pass no signal and get no gradient.
 DEAD_UNITS_WARNING = 0.5
@@ -134,16 +137,30 @@ def check_activation_scale(snapshot: Snapshot) -> list[Finding]:
         findings.append(Finding(severity, "exploding_activations", worst_high.name, snapshot.step,
                                 _exploding_message(worst_high, first, growth, layers, snapshot),
                                 _scale_suggestion(worst_high, snapshot, too_big=True)))
-    worst_low = min(layers, key=lambda l: l.pre_activation.std)
-    std = worst_low.pre_activation.std
-    shrink = first_std / std if std > 0 else math.inf
-    shrinks = worst_low is not first and shrink >= DEPTH_RATIO_WARNING
-    if std <= VANISHING_STD_ERROR or (std <= VANISHING_STD_WARNING and (shrinks or worst_low is first)):
-        severity = "error" if std <= VANISHING_STD_ERROR else "warning"
-        findings.append(Finding(severity, "vanishing_activations", worst_low.name, snapshot.step,
-                                _vanishing_message(worst_low, first, shrink, layers, snapshot),
-                                _scale_suggestion(worst_low, snapshot, too_big=False)))
+    # Hidden layers first; the logits only when no hidden layer is small enough to show it.
+    for chain in (layers, _vanishing_chain(snapshot, layers)):
+        worst_low = min(chain, key=lambda l: l.pre_activation.std)
+        std = worst_low.pre_activation.std
+        shrink = first_std / std if std > 0 else math.inf
+        shrinks = worst_low is not first and shrink >= DEPTH_RATIO_WARNING
+        if std <= VANISHING_STD_ERROR or (std <= VANISHING_STD_WARNING and (shrinks or worst_low is first)):
+            severity = "error" if std <= VANISHING_STD_ERROR else "warning"
+            findings.append(Finding(severity, "vanishing_activations", worst_low.name, snapshot.step,
+                                    _vanishing_message(worst_low, first, shrink, chain, snapshot),
+                                    _scale_suggestion(worst_low, snapshot, too_big=False)))
+            break
     return findings
+
+
+def _vanishing_chain(snapshot: Snapshot, hidden: list[LayerSnapshot]) -> list[LayerSnapshot]:
+    """The layers judged for vanishing: the hidden ones, plus the logits when the hidden chain
+    itself already shrinks layer by layer (a deliberately small output layer on healthy hidden
+    layers, e.g. a zero-initialised classifier head, is not a vanishing signal)."""
+    logits = snapshot.layers[-1] if len(snapshot.layers) > 1 else None
+    if logits is None or not math.isfinite(logits.pre_activation.std) or len(hidden) < 2:
+        return hidden
+    first, last = hidden[0].pre_activation.std, hidden[-1].pre_activation.std
+    return hidden + [logits] if first > 0 and last <= first * HIDDEN_SHRINK_FOR_LOGITS else hidden
 
 
 def _weights_clause(layer: LayerSnapshot) -> str:

@@ -55,7 +55,11 @@ def test_train_loss_is_the_last_steps_loss_and_the_last_step_is_probed(trained):
     assert payload["loss"] == pytest.approx(saved.losses[-1], rel=1e-7)
     # step 3 is not a multiple of --probe-every 2, yet the layers describe step 3
     assert payload["snapshot_step"] == 3 == saved.latest.step
-    assert payload["loss"] == pytest.approx(saved.latest.loss, rel=1e-5)
+    # the layers describe the step-3 network on batch 4, the batch step 4 would learn from
+    measured = payload["measured_on"]
+    assert measured["step"] == 3 and measured["batch"] == 4
+    assert measured["loss"] == pytest.approx(saved.latest.loss, rel=1e-5)
+    assert measured["accuracy"] == payload["accuracy"]
 
 
 def test_train_resume_continues_the_saved_run(trained, capsys):

@@ -129,9 +129,9 @@ def summary(std, mean=0.0, frac_nonpositive=0.5, edges=None, counts=None):
 
 
 def layer(name, std, activation="relu", fan_in=576, weight_std=0.06, grad_norm=None, update_norm=None,
-          weight_norm=1.0, dead_units=0.0, **summary_kwargs):
+          weight_norm=1.0, dead_units=0.0, backward_std=None, normalized_by=None, **summary_kwargs):
     return LayerSnapshot(name, "conv2d", activation, fan_in, summary(std, **summary_kwargs), weight_norm, weight_std,
-                         grad_norm, update_norm, dead_units)
+                         grad_norm, update_norm, dead_units, backward_std, normalized_by)
 
 
 def snapshot(layers, step=1, loss=0.5, max_prob=0.6, trained=True, classes=10):
@@ -179,11 +179,17 @@ def test_update_ratio_far_from_1e3_warns_both_ways():
 
 def test_exploding_and_vanishing_gradients():
     big = snapshot(healthy(conv2=layer("conv2", 0.5, grad_norm=5e3, weight_norm=2.0)))
-    assert ("exploding_gradients", "error") in {(f.kind, f.severity) for f in diagnose_snapshot(big)}
-    tiny = snapshot([layer("conv1", 0.5, grad_norm=1e-7), layer("conv2", 0.5, grad_norm=1e-3),
-                     layer("logits", 0.7, "linear", grad_norm=1.0)])
+    # A plain SGD step at lr 0.01 would change conv2 by 0.01 x 2,500 = 25x its size: an error...
+    sgd = {(f.kind, f.severity) for f in diagnose_snapshot(big, optimizer="sgd", learning_rate=0.01)}
+    assert ("exploding_gradients", "error") in sgd
+    # ... but Adam normalises the gradient away: its steps are judged by their measured size only.
+    assert "exploding_gradients" not in {f.kind for f in diagnose_snapshot(big, optimizer="adam", learning_rate=0.01)}
+    tiny = snapshot([layer("conv1", 0.5, grad_norm=1e-7, backward_std=1e-9), layer("conv2", 0.5, grad_norm=1e-3,
+                                                                                  backward_std=1e-4),
+                     layer("logits", 0.7, "linear", grad_norm=1.0, backward_std=0.01)])
     vanishing = [f for f in diagnose_snapshot(tiny) if f.kind == "vanishing_gradients"]
     assert vanishing and vanishing[0].layer == "conv1" and vanishing[0].severity == "warning"
+    assert "100,000x" in vanishing[0].message
 
 
 def test_uniform_softmax_that_persists_becomes_an_error():

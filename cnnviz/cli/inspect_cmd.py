@@ -75,6 +75,13 @@ def new_run(config):
     return Run(config)
 
 
+def measured_on(snapshot) -> dict:
+    """Where the per-layer numbers come from: the network after ``step`` updates, in training mode
+    (BatchNorm on batch statistics, dropout on), on training batch ``batch``; its loss and accuracy there."""
+    return {"step": snapshot.step, "batch": snapshot.batch, "mode": "training", "loss": snapshot.loss,
+            "accuracy": snapshot.accuracy}
+
+
 def findings_for(run) -> list[dict]:
     """Diagnosis of the run's snapshots, as JSON-ready dicts."""
     from cnnviz.diagnose import diagnose_run
@@ -87,7 +94,7 @@ def payload_for(run, snapshot) -> dict:
     payload = snapshot.to_dict()
     payload.update(config=run.config.to_dict(), steps=run.step_count, input_shape=list(run.dataset.shape),
                    input_adaptation=run.dataset.adaptation(), findings=findings_for(run),
-                   halted=run.halted.message() if run.halted else None)
+                   halted=run.halted.message() if run.halted else None, measured_on=measured_on(snapshot))
     extras = getattr(run, "payload_extras", None)  # inspect --model: unprobed layers, output note, ...
     if extras is not None:
         payload.update(extras())

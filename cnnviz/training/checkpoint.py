@@ -167,7 +167,7 @@ def load_run(directory, dataset=None):
     run = Run(config, dataset=dataset, model=model)
     if run.probed.layer_names != state.get("probe_points"):
         raise UserError(f"{folder}: the saved model's layers do not match the checkpoint description")
-    fresh = run.state_values()
+    fresh = run._state.host_values()  # the freshly loaded model's variables: the shapes and dtypes to expect
     step = int(state["step_count"])
     model_values = _restore_arrays(fresh.model, folder / MODEL_STATE_FILE, "model")
     optimizer_values = _restore_arrays(fresh.optimizer, folder / OPTIMIZER_FILE, f"{config.optimizer} optimizer")

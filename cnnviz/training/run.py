@@ -26,6 +26,7 @@ from cnnviz import zoo
 from cnnviz.config import RunConfig
 from cnnviz.data import Dataset, load_dataset
 from cnnviz.errors import UserError
+from cnnviz.initializers import is_data_dependent
 from cnnviz.optimizers import make_optimizer
 from cnnviz.probes import ProbedModel
 from cnnviz.snapshot import LayerSnapshot, Snapshot
@@ -77,6 +78,7 @@ class Run:
                             f"training images of {dataset.name}")
         make_optimizer(config.optimizer_spec())  # a bad optimizer setting fails here, before anything is built
         self._given = (model, probed)
+        self.step_count = 0  # before joining a timeline: other sessions read it
         self.core_key = core_key or core_signature(config, shape, self.classes)
         if model is None and named_dataset:
             definition = (config.replace(probe_every=1), self.dataset.name, id(self.dataset.x_train), shape)
@@ -88,7 +90,6 @@ class Run:
         self._anchor: RunState | None = self._state
         if self._state is None:
             self._state = self._fresh_state()
-        self.step_count = 0
 
     # ------------------------------------------------------------------ data
     @property
@@ -130,7 +131,10 @@ class Run:
                             self.classes, self.config.bins)
 
     def _build_model(self):
-        return zoo.build_from_config(self.config, self.dataset.shape, self.classes)
+        images = None
+        if is_data_dependent(self.config.init):  # LSUV calibrates on images as this run feeds them
+            images = self.config.scale_images(zoo.lsuv_images(self.config, self.dataset.shape, self.classes))
+        return zoo.build_from_config(self.config, self.dataset.shape, self.classes, images=images)
 
     def _core(self, state: RunState | None = None):
         """The pool's core for this run (preferring the one holding ``state``, default this run's),
@@ -197,6 +201,9 @@ class Run:
         if self.timeline.key is not None:
             raise RuntimeError("only a run with a private timeline can be restored")
         with self.timeline.lock:
+            self.timeline.snapshots.clear()
+            self.timeline._snapshot_steps.clear()
+            self.timeline.losses.clear()
             for snapshot in snapshots:
                 self.timeline.record(snapshot, None)
             self.timeline.losses.update(losses)
