@@ -129,6 +129,25 @@ def feature_maps(model: keras.Model, layer: str, image: np.ndarray, pre_activati
     return np.asarray(keras.ops.convert_to_numpy(maps))[0]
 
 
+def run_kernels(run, layer: str) -> np.ndarray:
+    """:func:`kernels` of ``run``'s network as it stands now (its compiled core is shared)."""
+    with run.weights_loaded() as model:
+        return kernels(model, layer)
+
+
+def run_feature_maps(run, layer: str, image: np.ndarray, pre_activation: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(:func:`feature_maps` of ``run``'s network for ``image``, its softmax over the classes).
+
+    The image (in [0, 1]) is fed the way the run feeds its batches (its input range).
+    """
+    with run.weights_loaded() as model:
+        batch = run.config.scale_images(prepare_input(image, tuple(model.inputs[0].shape[1:])))
+        maps = _submodel(model, layer, pre_activation)(tf.constant(batch))
+        logits = np.asarray(model(batch, training=False), np.float64)[0]
+    shifted = np.exp(logits - logits.max())
+    return np.asarray(keras.ops.convert_to_numpy(maps))[0], shifted / shifted.sum()
+
+
 # ------------------------------------------------------------- drawn / uploaded digits
 def digit_from_pixels(pixels: np.ndarray) -> np.ndarray:
     """Any picture of one digit -> a 28x28 MNIST-like digit (float32, white ink on black).

@@ -163,8 +163,11 @@ def test_gradient_chart_has_log_axes_and_the_1e3_band(runs):
     band = [shape for shape in fig.layout.shapes if shape.type == "rect"]
     assert band and band[0].y0 < 1e-3 < band[0].y1
     assert_no_nan(fig)
-    empty = curves.gradient_and_update_chart(runs["normal"].history())  # only step 0: no gradients yet
-    assert not empty.data and any("Step or Train" in a.text for a in empty.layout.annotations)
+    at_init = curves.gradient_and_update_chart(runs["normal"].history())  # step 0: a gradient, no update yet
+    gradients = [t for t in at_init.data if t.xaxis in (None, "x")]
+    assert gradients and all(len(t.y) == 1 for t in gradients)
+    assert not any(len(t.y) for t in at_init.data if t.xaxis == "x2")
+    assert any("Step or Train" in a.text for a in at_init.layout.annotations)
 
 
 def test_loss_curve_single_and_per_initializer(runs):

@@ -97,7 +97,10 @@ def histogram_heatmap(history: pd.DataFrame, layer: str) -> go.Figure:
 
 # ------------------------------------------------------------------ gradients
 def gradient_table(history: pd.DataFrame) -> pd.DataFrame:
-    """Rows (step, layer, grad_norm, weight_norm, update_norm, update_ratio) for trained steps."""
+    """Rows (step, layer, grad_norm, weight_norm, update_norm, update_ratio) for every step with a gradient.
+
+    The gradient at step k is the one measured on the step-k network (the one step k + 1
+    applies); the update at step k is the one that made it (none at step 0)."""
     columns = ["step", "layer", "grad_norm", "weight_norm", "update_norm", "update_ratio"]
     if history.empty:
         return pd.DataFrame(columns=columns)
@@ -117,7 +120,7 @@ def gradient_and_update_chart(history: pd.DataFrame) -> go.Figure:
                         subplot_titles=["gradient norm ‖∇w‖", "update / weight ratio ‖Δw‖/‖w‖"])
     title = "Gradients and update sizes per layer"
     if table.empty:
-        return style(_empty(fig, "press Step or Train: gradients exist only after a training step"), title, height=440)
+        return style(_empty(fig, "no gradients measured yet"), title, height=440)
     for index, (layer, rows) in enumerate(table.groupby("layer", sort=False)):
         colour = layer_colour(index)
         for col, column in ((1, "grad_norm"), (2, "update_ratio")):
@@ -136,6 +139,10 @@ def gradient_and_update_chart(history: pd.DataFrame) -> go.Figure:
     fig.add_annotation(text="≈1e-3 rule of thumb", xref="x2 domain", yref="y2", x=0.0, xanchor="left",
                        y=math.log10(HEALTHY_UPDATE_RATIO * 10 ** 0.5), yanchor="bottom", showarrow=False,
                        font={"size": 14, "color": "#1b7a1b"})
+    if not table["update_ratio"].map(finite_positive).any():
+        # Step 0 has a gradient (the one step 1 will apply) but no update yet.
+        fig.add_annotation(text="press Step or Train:<br>update sizes exist after the first step",
+                           xref="x2 domain", yref="y2 domain", x=0.5, y=0.5, showarrow=False, font={"size": 15})
     fig.update_xaxes(title_text="training step", **step_ticks(table["step"]))
     fig.update_yaxes(type="log")
     fig.update_yaxes(title_text="‖∇w‖ (log scale)", row=1, col=1, **log_ticks(table["grad_norm"]))

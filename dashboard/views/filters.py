@@ -14,7 +14,6 @@ import streamlit as st  # noqa: E402
 from cnnviz import feature_maps as fm  # noqa: E402
 from cnnviz.errors import UserError  # noqa: E402
 from cnnviz.figures import filters as filter_figures  # noqa: E402
-from cnnviz.figures.logits import softmax_probabilities  # noqa: E402
 from cnnviz.zoo import ARCHITECTURES  # noqa: E402
 from dashboard import state  # noqa: E402
 from dashboard.run_picker import QUICK_ARCHS, run_to_inspect, train_more_button, when  # noqa: E402
@@ -104,7 +103,7 @@ now = when(run)
 
 # --- first layer
 st.subheader(f"First layer ({layers[0]}): its kernels, {now}")
-first = fm.kernels(run.model, layers[0])
+first = fm.run_kernels(run, layers[0])
 kh, kw, cin, cout = first.shape
 averaged = f", mean over its {cin} input channels" if cin > 1 else ""
 st.plotly_chart(filter_figures.kernel_grid_figure(
@@ -124,7 +123,7 @@ if len(layers) < 2:
 else:
     layer_col, view_col, filter_col = st.columns([2, 4, 2])
     deep = layer_col.selectbox("Layer", layers[1:], key=state.widget(PAGE, "deep_layer"))
-    kernel = fm.kernels(run.model, deep)
+    kernel = fm.run_kernels(run, deep)
     kh, kw, cin, cout = kernel.shape
     view = view_col.radio("Show", ["one filter, each input channel", "every filter, mean over input channels"],
                           key=state.widget(PAGE, "deep_view"))
@@ -160,9 +159,7 @@ shared_scale = scale_col.checkbox("One colour range for all maps", key=state.wid
                                        "so weak maps still show their pattern.")
 if picked is not None:
     image, described = picked
-    maps = fm.feature_maps(run.model, layer, image, pre_activation=pre_activation)
-    batch = fm.prepare_input(image, tuple(run.model.inputs[0].shape[1:]))
-    probabilities = softmax_probabilities(np.asarray(run.model(batch, training=False)))[0]
+    maps, probabilities = fm.run_feature_maps(run, layer, image, pre_activation=pre_activation)
     guess = int(np.argmax(probabilities))
     names = list(run.dataset.class_names) + [f"unit {k}" for k in range(len(run.dataset.class_names), run.classes)]
     image_col, maps_col = st.columns([1, 4])
