@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cnnviz.stats import Summary
+from cnnviz.histograms import Summary
 
 
 @dataclass

@@ -39,7 +39,7 @@ from cnnviz.config import RunConfig
 from cnnviz.data import Dataset, load_dataset
 from cnnviz.errors import UserError
 from cnnviz.model_files import check_model_file, check_upload_size, load_user_model, max_upload_bytes  # noqa: F401
-from cnnviz.probes import ProbedModel, ProbePoint, fan_in_of
+from cnnviz.probes import ProbedModel, ProbePoint, activation_layer_name, fan_in_of
 from cnnviz.training import Run
 
 PROBED_LAYERS = {keras.layers.Dense: "dense", keras.layers.Conv1D: "conv1d", keras.layers.Conv2D: "conv2d",
@@ -115,7 +115,9 @@ class _Trace:
     unprobed: list = field(default_factory=list)
     producers: dict = field(default_factory=dict)  # id(output tensor) -> (layer, input tensor)
     consumers: dict = field(default_factory=dict)  # id(tensor) -> first layer that reads it
+    outputs: dict = field(default_factory=dict)  # layer name -> its first call's output tensor
     calls: dict = field(default_factory=dict)  # layer name -> times called (shared layers)
+    order: list = field(default_factory=list)  # every leaf layer in call order
 
 
 def _walk(model: keras.Model, inputs, trace: _Trace):
@@ -138,9 +140,13 @@ def _visit(layer, args, kwargs, trace: _Trace):
         if isinstance(tensor, keras.KerasTensor):
             trace.consumers.setdefault(id(tensor), layer)
     output = layer(*args, **kwargs)
+    trace.outputs.setdefault(layer.name, output)
+    trace.order.append(layer)
     count = trace.calls[layer.name] = trace.calls.get(layer.name, 0) + 1
     name = layer.name if count == 1 else f"{layer.name}#{count}"
     trace.producers[id(output)] = (layer, args[0] if args else None)
+    if not isinstance(layer, keras.layers.Layer):  # a bare op in the graph (x + 3 inside hard-swish): not listed
+        return output
     kind = next((k for cls, k in PROBED_LAYERS.items() if type(layer) is cls), None)
     reason = _unprobed_reason(layer, kind)
     if reason is not None:
@@ -259,10 +265,8 @@ def probe_user_model(model: keras.Model, input_shape: tuple[int, int, int] | Non
     points, pre_tensors, fused = [], [], []
     for point, pre, post, output in trace.points:
         if point.activation == "linear":
-            nxt = trace.consumers.get(id(output))
-            follow = activation_name(nxt.activation) if isinstance(nxt, keras.layers.Activation) else \
-                next((a for cls, a in FOLLOWING_ACTIVATIONS.items() if isinstance(nxt, cls)), "linear")
-            point = ProbePoint(point.name, point.type, follow, point.fan_in, point.kernel)
+            follow, normalized_by = _following(trace, output)
+            point = ProbePoint(point.name, point.type, follow, point.fan_in, point.kernel, normalized_by)
         elif post is not None:
             fused.append((point, pre, post))
         points.append(point)
@@ -275,6 +279,100 @@ def probe_user_model(model: keras.Model, input_shape: tuple[int, int, int] | Non
     unprobed = [u for u in trace.unprobed if u.reason != "input"]
     return UserModelProbe(model, flat_model, logits_model, probed, unprobed, shape, classes, kind, note, fused,
                           flat_input)
+
+
+def _following(trace: _Trace, output) -> tuple[str, str | None]:
+    """(the nonlinearity a probed layer's output meets, the normalisation layer in between or None)."""
+    nxt = trace.consumers.get(id(output))
+    normalized_by = None
+    if isinstance(nxt, NORMALIZATION_LAYERS):
+        normalized_by = _snake(type(nxt).__name__)
+        nxt = trace.consumers.get(id(trace.outputs.get(nxt.name)))
+    name = activation_layer_name(nxt) if nxt is not None else None
+    return name or "linear", normalized_by
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
+def detect_input_range(trace_or_model) -> tuple[str, str]:
+    """("0-1" | "0-255" | "-1-1", why) for the pixels a model expects, read from its first layers.
+
+    A model that rescales inside — ``Rescaling(1/255)``, ``Rescaling(1/127.5, offset=-1)``, a
+    ``Normalization`` layer holding pixel-scale means — wants raw 0-255 pixels; fed [0, 1] it is
+    starved and looks like a vanishing signal. Without such a layer, [0, 1] (what cnnviz's
+    datasets hold) is assumed.
+    """
+    layers = trace_or_model.order if isinstance(trace_or_model, _Trace) else _leaf_layers(trace_or_model)
+    for layer in layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if isinstance(layer, keras.layers.Rescaling):
+            scale = float(np.mean(np.asarray(layer.scale, dtype=float)))
+            offset = float(np.mean(np.asarray(layer.offset, dtype=float)))
+            if scale <= 1 / 50:  # 1/255, 1/127.5: the layer maps 0-255 pixels to a unit range
+                low = offset
+                return "0-255", (f"the model starts with Rescaling(scale={scale:.4g}, offset={offset:g}) "
+                                 f"in {layer.name}, which maps 0-255 pixels to {low:g}..{low + 255 * scale:g}")
+            continue
+        if isinstance(layer, keras.layers.Normalization):
+            mean = np.asarray(getattr(layer, "mean", 0.0), dtype=float)
+            if mean.size and float(np.max(np.abs(mean))) > 2.0:
+                return "0-255", (f"the model's {layer.name} Normalization layer subtracts pixel-scale means "
+                                 f"(up to {float(np.max(np.abs(mean))):.3g}), so it expects 0-255 pixels")
+            continue
+        if isinstance(layer, (keras.layers.Resizing, keras.layers.CenterCrop, keras.layers.RandomFlip,
+                              keras.layers.RandomRotation, keras.layers.RandomZoom, keras.layers.RandomTranslation)):
+            continue  # preprocessing that does not change the value range
+        break
+    return "0-1", "no rescaling layer at the model's input"
+
+
+def _leaf_layers(model) -> list:
+    out = []
+    for layer in model.layers:
+        out.extend(_leaf_layers(layer) if isinstance(layer, keras.Model) else [layer])
+    return out
+
+
+def seed_stochastic_layers(model: keras.Model, seed: int) -> int:
+    """Give every seed generator in ``model`` (Dropout, GaussianNoise, random augmentation) a state
+    derived from ``seed``; returns how many. A loaded ``.keras`` file starts them from random seeds,
+    so without this the same upload gives different numbers every time."""
+    generators = [v for v in model.variables if "seed_generator" in v.path]
+    for index, variable in enumerate(generators):
+        value = np.asarray(variable.numpy())
+        value[...] = 0
+        value.flat[0] = (int(seed) * 1_000_003 + index * 7919 + 1) % 2**31
+        variable.assign(value)
+    return len(generators)
+
+
+def reinitialize_kernels(model: keras.Model, init: str, seed: int) -> list[str]:
+    """Draw every Dense/Conv kernel of ``model`` afresh with initializer ``init`` (biases to 0).
+
+    Lets a user follow the advice "try he-normal" on their own architecture: BatchNorm and
+    other layers keep their values. Returns the names of the layers changed.
+    """
+    from cnnviz.initializers import is_data_dependent, make_initializer
+
+    if is_data_dependent(init):
+        raise UserError(f"{init} needs data to initialise; re-initialise an uploaded model with a fixed-rule "
+                        "initializer such as he-normal or glorot-uniform")
+    changed = []
+    for index, layer in enumerate(_leaf_layers(model)):
+        kind = next((k for cls, k in PROBED_LAYERS.items() if type(layer) is cls), None)
+        if kind is None or not isinstance(getattr(layer, "kernel", None), keras.Variable):
+            continue
+        kernels = [layer.depthwise_kernel, layer.pointwise_kernel] if kind == "separable_conv2d" else [layer.kernel]
+        for offset, kernel in enumerate(kernels):
+            initializer = make_initializer(init, int(seed) * 1000 + 2 * index + offset)
+            kernel.assign(initializer(tuple(kernel.shape), dtype=kernel.dtype))
+        if getattr(layer, "bias", None) is not None:
+            layer.bias.assign(np.zeros(tuple(layer.bias.shape), dtype=np.float32))
+        changed.append(layer.name)
+    return changed
 
 
 def _logits_of(model, final, trace: _Trace, sample_images):
@@ -341,12 +439,17 @@ class UserModelRun(Run):
 
 def prepare_user_run(model, config: RunConfig, dataset: Dataset | None = None, source: str | None = None,
                      notes=(), max_bytes: int | None = None,
-                     input_shape: tuple[int, int, int] | None = None) -> UserModelRun:
+                     input_shape: tuple[int, int, int] | None = None, input_range: str | None = None,
+                     reinit: str | None = None) -> UserModelRun:
     """A ready :class:`UserModelRun` for a ``.keras`` path or an already loaded model.
 
     ``dataset`` defaults to ``config.dataset`` adapted to the model's input (padding,
     resizing, channels); a class-count mismatch is a UserError that says what to do.
     ``input_shape`` only matters for models whose Input leaves height/width open.
+    ``input_range`` None means "detect it from the model's own layers" (:func:`detect_input_range`);
+    ``reinit`` re-draws the model's kernels with that initializer first (:func:`reinitialize_kernels`).
+    Stochastic layers (Dropout, ...) are seeded from ``config.seed``: the same upload, the same numbers.
+    The notes say what was fed and what was changed.
     """
     if isinstance(model, (str, Path)):
         source = source or Path(model).name
@@ -363,8 +466,25 @@ def prepare_user_run(model, config: RunConfig, dataset: Dataset | None = None, s
     if config.batch_size > dataset.size("train"):
         raise UserError(f"batch size {config.batch_size} is larger than the {dataset.size('train')} "
                         f"training images of {dataset.name}")
-    sample = dataset.images("train", np.arange(min(config.batch_size, CHECK_IMAGES)))
-    all_notes = list(notes) + ([f"inputs are {dataset.adaptation()}"] if dataset.adaptation() else [])
+    detected, why = detect_input_range(model)
+    if input_range is None:
+        config = config.replace(input_range=detected)
+        fed = f"pixels are fed in [{_range_text(detected)}] ({why})"
+    else:
+        config = config.replace(input_range=input_range)
+        fed = f"pixels are fed in [{_range_text(input_range)}] as chosen" + (
+            "" if input_range == detected else f"; cnnviz would have fed [{_range_text(detected)}] ({why})")
+    seeded = seed_stochastic_layers(model, config.seed)
+    all_notes = list(notes) + ([f"inputs are {dataset.adaptation()}"] if dataset.adaptation() else []) + [fed]
+    if seeded:
+        all_notes.append(f"{seeded} random layer state(s) (dropout, noise) seeded from seed {config.seed}, "
+                         "so the same file gives the same numbers")
+    if reinit:
+        changed = reinitialize_kernels(model, reinit, config.seed)
+        all_notes.append(f"kernels of {len(changed)} layers re-drawn with {reinit} (seed {config.seed}), biases "
+                         "set to 0; the file's own weights are not used")
+        config = config.replace(init=reinit)
+    sample = config.scale_images(dataset.images("train", np.arange(min(config.batch_size, CHECK_IMAGES))))
     try:
         probe = probe_user_model(model, shape, sample)
         return UserModelRun(config, dataset, probe, source or model.name, all_notes)
@@ -372,6 +492,13 @@ def prepare_user_run(model, config: RunConfig, dataset: Dataset | None = None, s
         raise
     except Exception as exc:  # an arbitrary model can fail in ways no check foresaw: say so, in one line
         raise UserError(f"cnnviz could not set up training for this model ({_first_line(exc)})") from None
+
+
+def _range_text(name: str) -> str:
+    from cnnviz.config import INPUT_RANGES
+
+    low, high = INPUT_RANGES[name]
+    return f"{low:g}, {high:g}"
 
 
 def _first_line(exc: Exception) -> str:

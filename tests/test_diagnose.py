@@ -12,7 +12,7 @@ from cnnviz import diagnose
 from cnnviz.config import RunConfig
 from cnnviz.diagnose import KINDS, Finding, diagnose_run, diagnose_snapshot, sort_findings
 from cnnviz.snapshot import LayerSnapshot, Snapshot
-from cnnviz.stats import Summary
+from cnnviz.histograms import Summary
 from cnnviz.theory import activation_second_moment, layers_between, std_table, std_table_for_run
 from cnnviz.training import Run
 

@@ -98,9 +98,9 @@ def test_sigmoid_layers_show_the_sigmoid_of_the_pre_activation(digit):
 
 def test_kernels_change_when_the_run_trains():
     run = Run(RunConfig(arch="lenet5_like", init="he-normal", batch_size=16, seed=0))
-    before = fm.kernels(run.model, "conv1")
+    before = fm.run_kernels(run, "conv1")
     run.train(2)
-    after = fm.kernels(run.model, "conv1")
+    after = fm.run_kernels(run, "conv1")
     assert run.step_count == 2
     assert not np.allclose(before, after)
 

@@ -65,7 +65,7 @@ def test_stable_norm_and_std_match_float64_for_huge_values():
 
 
 def test_rebin_moves_counts_onto_a_wider_grid_without_losing_any():
-    from cnnviz.stats import rebin
+    from cnnviz.histograms import rebin
 
     moved = rebin([0.0, 1.0, 2.0], [10, 30], np.linspace(-4.0, 4.0, 9))
     assert moved.sum() == 40 and moved[4] == 10 and moved[5] == 30

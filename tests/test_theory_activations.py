@@ -13,7 +13,7 @@ from cnnviz.nets.activations import (ACTIVATIONS, FUNCTIONS, LEAKY_SLOPE, canoni
 from cnnviz.nets.measure import depth_profile, measurement_images
 from cnnviz.nets.weight_variance import weight_variance
 from cnnviz.snapshot import LayerSnapshot, Snapshot
-from cnnviz.stats import Summary
+from cnnviz.histograms import Summary
 from cnnviz.theory import activation_second_moment, plain_chain, std_table
 
 

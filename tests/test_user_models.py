@@ -64,24 +64,31 @@ def test_residual_model_with_nested_sequential_is_probed_and_trains_the_users_we
     model = load_user_model(saved["resnet_like"])
     run = prepare_user_run(model, CONFIG, source="resnet_like.keras")
     batch = run.batch(1)[0]
-    np.testing.assert_allclose(np.asarray(run.model(batch)), np.asarray(model(batch)), atol=1e-6)
+    with run.weights_loaded() as flat:
+        np.testing.assert_allclose(np.asarray(flat(batch)), np.asarray(model(batch)), atol=1e-6)
 
     names = [p.name for p in run.probed.points]
     assert names == ["stem", "res_a", "res_b", "inner_conv", "inner_logits"]
     activations = {p.name: p.activation for p in run.probed.points}
-    assert activations == {"stem": "relu", "res_a": "linear", "res_b": "linear", "inner_conv": "relu",
-                           "inner_logits": "softmax"}  # res_a feeds BatchNorm, not a ReLU
+    # res_a feeds BatchNorm and then a ReLU: its activation is found through the normalisation,
+    # which is recorded so scale findings know its output is rescaled before the ReLU sees it
+    assert activations == {"stem": "relu", "res_a": "relu", "res_b": "linear", "inner_conv": "relu",
+                           "inner_logits": "softmax"}
+    normalized = {p.name: p.normalized_by for p in run.probed.points}
+    assert normalized["res_a"] == "batch_normalization" and normalized["stem"] is None
     unprobed = {u.name: u.reason for u in run.user_model.unprobed}
     assert "normalisation" in unprobed["res_a_bn"]
     assert {"residual_add", "inner_gap", "probabilities"} <= set(unprobed)
 
-    users = run.user_model.model  # the loaded model (or, on a reused core, an earlier load of the same file)
-    kernel = users.get_layer("inner_head").get_layer("inner_conv").kernel
-    before = kernel.numpy().copy()
-    run.snapshots.append(run.snapshot_at_init())
+    from cnnviz.feature_maps import run_kernels
+
+    own = model.get_layer("inner_head").get_layer("inner_conv").kernel.numpy()
+    before = run_kernels(run, "inner_conv")
+    np.testing.assert_array_equal(before, own)  # the run starts from the file's weights of the nested layer
+    run.snapshot_at_init()
     run.train(2)
     assert run.step_count == 2 and run.halted is None
-    assert not np.allclose(kernel.numpy(), before)  # training the run trained the user's nested layer
+    assert not np.allclose(run_kernels(run, "inner_conv"), before)  # training moved the nested layer's weights
     assert all(layer.grad_norm and layer.grad_norm > 0 for layer in run.latest.layers)
     extras = run.payload_extras()
     assert extras["output_is_probability"] is True and "softmax" in extras["note"]
@@ -109,11 +116,15 @@ def test_frozen_layers_are_probed_but_not_updated(tmp_path):
     model.get_layer("hidden").trainable = False
     path = models.save(model, tmp_path / "frozen.keras")
     run = prepare_user_run(path, CONFIG.replace(optimizer="sgd", lr=0.1))
-    frozen = run.model.get_layer("hidden").kernel.numpy().copy()
+    def hidden_kernel():
+        with run.weights_loaded() as flat:
+            return flat.get_layer("hidden").kernel.numpy().copy()
+
+    frozen = hidden_kernel()
     run.train(2)
     layers = {layer.name: layer for layer in run.latest.layers}
     assert layers["hidden"].grad_norm is None and layers["scores"].grad_norm > 0
-    np.testing.assert_array_equal(run.model.get_layer("hidden").kernel.numpy(), frozen)
+    np.testing.assert_array_equal(hidden_kernel(), frozen)
 
 
 def test_open_spatial_input_takes_the_datasets_size():

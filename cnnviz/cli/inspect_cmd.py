@@ -5,12 +5,14 @@ from __future__ import annotations
 from cnnviz.cli.output import parse_tuple, print_json, print_table
 
 MAX_CLI_STEPS = 100_000
+DEFAULT_ARCH = "ltfn_convnet"
+DEFAULT_INIT = "he-normal"
 
 
 def add_run_arguments(parser, steps_default: int) -> None:
     """Flags shared by ``inspect``, ``train`` and ``report``."""
-    parser.add_argument("--arch", default="ltfn_convnet", help="architecture name (see `list`)")
-    parser.add_argument("--init", default="he-normal", help="initializer name (see `list`)")
+    parser.add_argument("--arch", default=None, help="architecture name (see `list`; default ltfn_convnet)")
+    parser.add_argument("--init", default=None, help="initializer name (see `list`; default he-normal)")
     parser.add_argument("--optimizer", default="adam", help="optimizer name (see `list`)")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's usual)")
     parser.add_argument("--dataset", default="mnist-sample", help="dataset name (see `list`)")
@@ -20,6 +22,14 @@ def add_run_arguments(parser, steps_default: int) -> None:
     parser.add_argument("--probe-every", type=int, default=1, help="probe every K-th step")
     parser.add_argument("--input-shape", help="H,W,C (default: the architecture's own)")
     parser.add_argument("--classes", type=int, help="number of classes (default: the dataset's)")
+    parser.add_argument("--input-range", default="auto", choices=["auto", "0-1", "0-255", "-1-1"],
+                        help="pixel values fed for black..white (auto: 0-1, or what a --model's own "
+                             "Rescaling/Normalization layer expects)")
+    group = parser.add_argument_group("optimizer hyperparameters (default: cnnviz's defaults for --optimizer)")
+    for flag, help_text in (("--momentum", "SGD/RMSProp momentum (momentum/nesterov default 0.9)"),
+                            ("--beta1", "Adam-family beta_1"), ("--beta2", "Adam-family beta_2"),
+                            ("--rho", "RMSProp/Adadelta rho"), ("--epsilon", "the optimizer's epsilon")):
+        group.add_argument(flag, type=float, default=None, help=help_text)
     add_net_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
 
@@ -54,8 +64,10 @@ def config_from_args(args):
     from cnnviz.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS
     from cnnviz.zoo import get_arch
 
-    get_arch(args.arch)
-    check_choice("initializer", args.init, INITIALIZERS)
+    arch = args.arch or DEFAULT_ARCH
+    init = args.init or DEFAULT_INIT
+    get_arch(arch)
+    check_choice("initializer", init, INITIALIZERS)
     check_choice("optimizer", args.optimizer, OPTIMIZERS)
     if args.steps < 0:
         raise UserError(f"--steps must be 0 or more, got {args.steps}")
@@ -63,9 +75,16 @@ def config_from_args(args):
         raise UserError(f"--steps {args.steps} is above the cap of {MAX_CLI_STEPS}")
     lr = DEFAULT_LEARNING_RATES[args.optimizer] if args.lr is None else args.lr
     shape = parse_tuple(args.input_shape, int, 3, "--input-shape") if args.input_shape else None
-    return RunConfig(arch=args.arch, init=args.init, optimizer=args.optimizer, lr=lr, dataset=args.dataset,
+    return RunConfig(arch=arch, init=init, optimizer=args.optimizer, lr=lr, dataset=args.dataset,
                      batch_size=args.batch_size, seed=args.seed, probe_every=args.probe_every,
-                     input_shape=shape, classes=args.classes, **net_fields_from_args(args, args.arch))
+                     input_shape=shape, classes=args.classes, **optimizer_fields_from_args(args),
+                     input_range="0-1" if args.input_range == "auto" else args.input_range,
+                     **net_fields_from_args(args, arch))
+
+
+def optimizer_fields_from_args(args) -> dict:
+    """--momentum --beta1 --beta2 --rho --epsilon as RunConfig fields (None: not given)."""
+    return {name: getattr(args, name, None) for name in ("momentum", "beta1", "beta2", "rho", "epsilon")}
 
 
 def new_run(config):
@@ -164,4 +183,7 @@ def register(subparsers) -> None:
     add_run_arguments(parser, steps_default=0)
     parser.add_argument("--model", help="a .keras file to inspect instead of --arch")
     parser.add_argument("--images", help="a folder of images to feed --model instead of --dataset")
+    parser.add_argument("--reinit", metavar="INIT",
+                        help="with --model: re-draw its Dense/Conv kernels with this initializer (biases 0) "
+                             "instead of using the file's weights, e.g. to try the advice 'use he-normal'")
     parser.set_defaults(handler=run)

@@ -9,6 +9,7 @@ and prints the same payload as for ``--arch``, plus ``unprobed_layers``,
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from cnnviz.cli.output import parse_tuple
@@ -34,8 +35,11 @@ def model_config(args, dataset_label: str, batch_size: int):
 
     check_choice("optimizer", args.optimizer, OPTIMIZERS)
     lr = DEFAULT_LEARNING_RATES[args.optimizer] if args.lr is None else args.lr
+    from cnnviz.cli.inspect_cmd import optimizer_fields_from_args
+
     return RunConfig(arch=f"file:{Path(args.model).name}", init="from-file", optimizer=args.optimizer, lr=lr,
-                     dataset=dataset_label, batch_size=batch_size, seed=args.seed, probe_every=args.probe_every)
+                     dataset=dataset_label, batch_size=batch_size, seed=args.seed, probe_every=args.probe_every,
+                     **optimizer_fields_from_args(args))
 
 
 def run_for_model(args):
@@ -61,5 +65,31 @@ def run_for_model(args):
         batch_size = image_set.fit_batch_size(batch_size)
         dataset, notes, label = image_set.dataset, list(image_set.notes), f"images:{Path(args.images).name}"
     config = model_config(args, label, batch_size)
-    return prepare_user_run(model, config, dataset=dataset, source=Path(args.model).name, notes=notes,
-                            input_shape=shape)
+    if args.reinit:
+        from cnnviz.errors import check_choice
+        from cnnviz.initializers import INITIALIZERS
+
+        check_choice("initializer", args.reinit, INITIALIZERS)
+    ignored = ignored_options(args)
+    for note in ignored:
+        print(f"cnnviz: note: {note}", file=sys.stderr)
+    return prepare_user_run(model, config, dataset=dataset, source=Path(args.model).name, notes=notes + ignored,
+                            input_shape=shape, input_range=None if args.input_range == "auto" else args.input_range,
+                            reinit=args.reinit)
+
+
+def ignored_options(args) -> list[str]:
+    """Sentences for options given with --model that cannot apply to a file's model."""
+    notes = []
+    if args.arch:
+        notes.append(f"--arch {args.arch} does not apply to --model: the file defines the network")
+    if args.init:
+        notes.append(f"--init {args.init} does not apply to --model: the file's weights are used "
+                     f"(--reinit {args.init} re-draws its kernels with it)")
+    if args.classes:
+        notes.append(f"--classes {args.classes} does not apply to --model: its output layer sets the classes")
+    given = [flag for flag in ("depth", "width", "activation", "norm") if getattr(args, flag, None) is not None]
+    if given or getattr(args, "residual", None):
+        flags = ", ".join(f"--{f}" for f in given + (["residual"] if getattr(args, "residual", None) else []))
+        notes.append(f"{flags} do not apply to --model: they describe plain_mlp / plain_cnn")
+    return notes

@@ -32,6 +32,7 @@ def run(args) -> int:
     from cnnviz.cli.inspect_cmd import net_fields_from_args
     from cnnviz.zoo import get_arch
 
+    args.arch = args.arch or "ltfn_convnet"
     get_arch(args.arch)
     shape = parse_tuple(args.input_shape, int, 3, "--input-shape") if args.input_shape else None
     payload = summarize(args.arch, shape, args.classes, **net_fields_from_args(args, args.arch))

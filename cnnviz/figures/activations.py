@@ -21,7 +21,7 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from cnnviz.snapshot import Snapshot
-from cnnviz.stats import Summary
+from cnnviz.histograms import Summary
 
 # Sizes chosen for a projector at the back of a lecture hall.
 FONT_SIZE = 16

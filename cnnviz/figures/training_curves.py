@@ -15,9 +15,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from cnnviz.histograms import histogram_edges, rebin
 from cnnviz.figures.activations import SUBPLOT_TITLE_SIZE, finite_positive, label_colour, layer_colour, log_ticks, style
 
 MAX_HEATMAP_STEPS = 300  # more probed steps than this are thinned evenly (the last one always kept)
+# A layer whose values reach this many times its narrowest step's span gets an asinh value axis.
+DECADES_FOR_ASINH = 100.0
 HEALTHY_UPDATE_RATIO = 1e-3  # the usual rule of thumb for ‖Δw‖/‖w‖ per step
 
 
@@ -42,29 +45,81 @@ def _empty(fig: go.Figure, message: str) -> go.Figure:
 def heatmap_table(history: pd.DataFrame, layer: str) -> pd.DataFrame:
     """One layer's histograms over steps, re-binned on one common value grid.
 
-    Columns (step, bin_centre, count). The first probe (step 0) bins over the data's
-    own range and later probes over a fixed, wider range, so every histogram is moved
-    onto the union of the ranges before they can share a y axis.
+    Columns (step, bin_lo, bin_hi, bin_centre, count). Every probe bins over its own
+    [min, max], so the histograms are moved onto one grid spanning them all before they
+    can share an axis. When that span is decades wider than the narrowest step's (an
+    exploding layer), the grid is spaced evenly in asinh(value / scale) — linear near 0,
+    logarithmic far out — so the early, narrow histograms keep their shape instead of
+    collapsing into one row; :func:`heatmap_scale` gives that scale (None: linear grid).
     """
+    rows = _heatmap_rows(history, layer)
+    if rows.empty:
+        return pd.DataFrame(columns=["step", "bin_lo", "bin_hi", "bin_centre", "count"])
+    bins = len(rows["hist_counts"].iloc[0])
+    lo, hi = float(rows["hist_lo"].min()), float(rows["hist_hi"].max())
+    scale = _asinh_scale(rows)
+    if scale is None:
+        edges = np.linspace(lo, hi, bins + 1)
+    else:
+        edges = scale * np.sinh(np.linspace(np.arcsinh(lo / scale), np.arcsinh(hi / scale), bins + 1))
+    out = []
+    for step, step_lo, step_hi, counts in zip(rows["step"], rows["hist_lo"], rows["hist_hi"], rows["hist_counts"]):
+        own = histogram_edges(float(step_lo), float(step_hi), len(counts))
+        moved = rebin(own, counts, edges)
+        out.append(pd.DataFrame({"step": int(step), "bin_lo": edges[:-1], "bin_hi": edges[1:],
+                                 "bin_centre": (edges[:-1] + edges[1:]) / 2, "count": moved}))
+    return pd.concat(out, ignore_index=True)
+
+
+def _heatmap_rows(history: pd.DataFrame, layer: str) -> pd.DataFrame:
     rows = history[history["layer"] == layer].drop_duplicates("step", keep="last").sort_values("step")
     rows = rows[np.isfinite(rows["hist_lo"].astype(float)) & np.isfinite(rows["hist_hi"].astype(float))]
-    if rows.empty:
-        return pd.DataFrame(columns=["step", "bin_centre", "count"])
     if len(rows) > MAX_HEATMAP_STEPS:
         picks = np.unique(np.linspace(0, len(rows) - 1, MAX_HEATMAP_STEPS).round().astype(int))
         rows = rows.iloc[picks]
-    bins = len(rows["hist_counts"].iloc[0])
-    edges = np.linspace(float(rows["hist_lo"].min()), float(rows["hist_hi"].max()), bins + 1)
-    centres = (edges[:-1] + edges[1:]) / 2
-    out = []
-    for step, lo, hi, counts in zip(rows["step"], rows["hist_lo"], rows["hist_hi"], rows["hist_counts"]):
-        # Spread each bin's count evenly over its width (interpolate the cumulative count),
-        # so a narrow step-0 histogram does not come out striped on the wider common grid.
-        own = np.linspace(lo, hi, len(counts) + 1)
-        cumulative = np.concatenate([[0.0], np.cumsum(np.asarray(counts, float))])
-        moved = np.diff(np.interp(edges, own, cumulative))
-        out.append(pd.DataFrame({"step": int(step), "bin_centre": centres, "count": moved}))
-    return pd.concat(out, ignore_index=True)
+    return rows
+
+
+def _asinh_scale(rows: pd.DataFrame) -> float | None:
+    """The asinh grid's linear-zone width when the ranges span decades, else None."""
+    spans = (rows["hist_hi"].astype(float) - rows["hist_lo"].astype(float)).to_numpy()
+    spans = spans[spans > 0]
+    if not len(spans):
+        return None
+    reach = max(abs(float(rows["hist_lo"].min())), abs(float(rows["hist_hi"].max())))
+    narrowest = float(spans.min())
+    return narrowest / 4 if reach / narrowest > DECADES_FOR_ASINH else None
+
+
+def heatmap_scale(history: pd.DataFrame, layer: str) -> float | None:
+    """The asinh scale :func:`heatmap_table` uses for ``layer`` (None: a linear value axis)."""
+    rows = _heatmap_rows(history, layer)
+    return None if rows.empty else _asinh_scale(rows)
+
+
+def _asinh_ticks(lo: float, hi: float, scale: float) -> dict:
+    """Tick positions (in asinh units) labelled with the values: 0, ±1 decade steps."""
+    values = [0.0]
+    top = max(abs(lo), abs(hi))
+    exponent = math.floor(math.log10(scale))
+    while 10.0 ** exponent <= top * 1.0001:
+        for sign in (-1, 1):
+            value = sign * 10.0 ** exponent
+            if lo <= value <= hi:
+                values.append(value)
+        exponent += 1
+    values = sorted(values)
+    if len(values) > 9:  # keep every other decade on crowded axes
+        values = [v for i, v in enumerate(values) if v == 0 or i % 2 == 0]
+    return {"tickvals": [float(np.arcsinh(v / scale)) for v in values], "ticktext": [_value_label(v) for v in values]}
+
+
+def _value_label(value: float) -> str:
+    if value == 0:
+        return "0"
+    exponent = int(round(math.log10(abs(value))))
+    text = f"{10 ** exponent:g}" if -3 <= exponent <= 3 else f"1e{exponent}"
+    return ("−" if value < 0 else "") + text
 
 
 def histogram_heatmap(history: pd.DataFrame, layer: str) -> go.Figure:
@@ -72,26 +127,35 @@ def histogram_heatmap(history: pd.DataFrame, layer: str) -> go.Figure:
 
     What to look for: a band that widens over steps is a layer whose activations
     grow; a band that collapses onto 0 is a layer going quiet; a band that stays put
-    while the loss falls is a layer that is learning calmly.
+    while the loss falls is a layer that is learning calmly. When the values grow by
+    decades the value axis turns logarithmic away from 0 (its ticks say so).
     """
     table = heatmap_table(history, layer)
     fig = go.Figure()
     title = f"{layer}: histogram at every probed step"
     if table.empty:
         return style(_empty(fig, "no finite histograms for this layer yet"), title, height=430)
+    scale = heatmap_scale(history, layer)
     grid = table.pivot(index="bin_centre", columns="step", values="count").sort_index()
     z = np.log10(1.0 + grid.to_numpy(dtype=float))
     top = max(1, math.ceil(float(z.max())))
     ticks = [math.log10(1 + 10 ** k) for k in range(top + 1)]
+    centres = grid.index.to_numpy(dtype=float)
+    y = centres if scale is None else np.arcsinh(centres / scale)
     fig.add_trace(go.Heatmap(
-        x=[int(s) for s in grid.columns], y=grid.index.tolist(), z=z.tolist(), colorscale="Viridis",
+        x=[int(s) for s in grid.columns], y=y.tolist(), z=z.tolist(), colorscale="Viridis",
         zmin=0.0, colorbar={"title": {"text": "count (log)"}, "tickvals": ticks,
                             "ticktext": [f"{10 ** k:,}" for k in range(top + 1)]},
-        customdata=grid.to_numpy(dtype=float).round().tolist(),
-        hovertemplate="step %{x}<br>value ≈ %{y:.3g}<br>≈ %{customdata:,.0f} values<extra></extra>",
+        customdata=np.dstack([grid.to_numpy(dtype=float).round(),
+                              np.repeat(centres[:, None], grid.shape[1], axis=1)]).tolist(),
+        hovertemplate="step %{x}<br>value ≈ %{customdata[1]:.3g}<br>≈ %{customdata[0]:,.0f} values<extra></extra>",
     ))
     fig.update_xaxes(title_text="training step", **step_ticks(grid.columns))
-    fig.update_yaxes(title_text="pre-activation value")
+    if scale is None:
+        fig.update_yaxes(title_text="pre-activation value")
+    else:
+        fig.update_yaxes(title_text="pre-activation value (log scale away from 0)",
+                         **_asinh_ticks(float(centres.min()), float(centres.max()), scale))
     return style(fig, title, height=430)
 
 

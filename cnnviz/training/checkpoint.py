@@ -35,7 +35,7 @@ import numpy as np
 from cnnviz.config import RunConfig
 from cnnviz.errors import UserError
 from cnnviz.snapshot import LayerSnapshot, Snapshot
-from cnnviz.stats import Summary
+from cnnviz.histograms import Summary
 from cnnviz.training.state import RunState, StateValues
 from cnnviz.training.timeline import Halt
 

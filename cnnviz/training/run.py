@@ -30,7 +30,7 @@ from cnnviz.initializers import is_data_dependent
 from cnnviz.optimizers import make_optimizer
 from cnnviz.probes import ProbedModel
 from cnnviz.snapshot import LayerSnapshot, Snapshot
-from cnnviz.stats import Summary
+from cnnviz.histograms import Summary
 from cnnviz.training.core import CompiledCore
 from cnnviz.training.pool import POOL
 from cnnviz.training.state import RunState

@@ -61,7 +61,7 @@ def build_run(model_file, source: str, image_files, settings: dict):
                        lr=float(settings["lr"]), dataset="uploaded images" if source == "upload" else source,
                        batch_size=batch_size, seed=int(settings["seed"]))
     run = prepare_user_run(model, config, dataset=dataset, source=model_file.name, notes=notes)
-    run.snapshots.append(run.snapshot_at_init())
+    run.snapshot_at_init()
     run.train(int(settings["steps"]))
     return run
 
