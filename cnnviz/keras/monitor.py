@@ -182,7 +182,7 @@ class ActivationMonitor(keras.callbacks.Callback):
             self._report_nonfinite_loss(batch, float(loss))
         elif self._step % self.every == 0:
             snapshot = self._record(self._step, batch, trained=True, with_update=True)
-            if self.first_nonfinite is None and not snapshot.finite:
+            if self.first_nonfinite is None and _has_nonfinite_values(snapshot):
                 self._report_nonfinite_probe(batch, snapshot)
 
     def _epoch_end(self, epoch: int, logs: dict) -> None:
@@ -258,7 +258,7 @@ class ActivationMonitor(keras.callbacks.Callback):
             snapshot = self._record(self._step, batch, trained=True, with_update=False, applied=False)
         finally:
             self._probe.restore(current)
-        layer = snapshot.first_nonfinite_layer()
+        layer = _first_layer_with_nonfinite_values(snapshot)
         where = f"epoch {self._epoch + 1}, batch {batch + 1}"
         if layer is not None:
             detail = f"on the probe batch, NaN/Inf first appears in {layer}'s pre-activation"
@@ -271,7 +271,7 @@ class ActivationMonitor(keras.callbacks.Callback):
         self._stop_for(f"step {self._step} ({where}): the training loss is {loss}; {detail}", layer, batch)
 
     def _report_nonfinite_probe(self, batch: int, snapshot: Snapshot) -> None:
-        layer = snapshot.first_nonfinite_layer()
+        layer = _first_layer_with_nonfinite_values(snapshot)
         where = f"epoch {self._epoch + 1}, batch {batch + 1}"
         text = f"in {layer}'s pre-activation" if layer else "in the logits, gradients or weights"
         self._stop_for(f"step {self._step} ({where}): NaN/Inf on the probe batch, first {text}", layer, batch)
@@ -348,6 +348,19 @@ class ActivationMonitor(keras.callbacks.Callback):
 
     def _say(self, text: str) -> None:
         print(f"cnnviz: {text}", file=sys.stdout, flush=True)
+
+
+def _first_layer_with_nonfinite_values(snapshot: Snapshot) -> str | None:
+    """The earliest probed layer whose pre-activation holds NaN/Inf values.
+
+    Counted values, not ``Snapshot.finite``: a huge but finite layer can have a
+    summary (its std) that overflows, and it is not where the NaN appeared.
+    """
+    return next((l.name for l in snapshot.layers if l.pre_activation.nonfinite > 0), None)
+
+
+def _has_nonfinite_values(snapshot: Snapshot) -> bool:
+    return _first_layer_with_nonfinite_values(snapshot) is not None or snapshot.logits.nonfinite > 0
 
 
 def _finite(value) -> bool:
