@@ -62,6 +62,9 @@ def probe_batch(data) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise UserError("data must be an (x, y) pair of arrays, e.g. data=(x_train[:64], y_train[:64]); "
                         "from a tf.data pipeline take one batch: data=next(iter(dataset))")
+    if isinstance(data[0], (list, tuple, dict)):
+        raise UserError(f"data's inputs are a {type(data[0]).__name__} of {len(data[0])}; the monitor probes models "
+                        "with one input, so x must be one array")
     try:
         x, y = np.asarray(data[0]), np.asarray(data[1])
     except Exception:
