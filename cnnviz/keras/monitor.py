@@ -127,6 +127,7 @@ class ActivationMonitor(keras.callbacks.Callback):
         self._tensorboard_writer = None
         self._epoch = 0
         self._step = 0
+        self._probed_step = 0  # the step of the latest probe
 
     # ------------------------------------------------------------------ Keras hooks
     def on_train_begin(self, logs=None):
@@ -183,7 +184,7 @@ class ActivationMonitor(keras.callbacks.Callback):
         loss = logs.get("loss")
         if self.first_nonfinite is None and loss is not None and not _finite(loss):
             self._report_nonfinite_loss(batch, float(loss))
-        elif self._step % self.every == 0:
+        elif self._step // self.every > self._probed_step // self.every:  # crossed a multiple of `every`
             snapshot = self._record(self._step, batch, trained=True, with_update=True)
             if self.first_nonfinite is None and _has_nonfinite_values(snapshot):
                 self._report_nonfinite_probe(batch, snapshot)
@@ -210,6 +211,7 @@ class ActivationMonitor(keras.callbacks.Callback):
     def _record(self, step: int, batch: int | None, trained: bool, with_update: bool,
                 applied: bool = True) -> Snapshot:
         out = self._probe.run()
+        self._probed_step = step
         snapshot, gradients = self._snapshot(out, step, trained, with_update, applied)
         extra = {"epoch": self._epoch, "batch": batch, "time": time.time(),
                  "model_loss": float(out["model_loss"]) if "model_loss" in out else None,
@@ -350,7 +352,9 @@ class ActivationMonitor(keras.callbacks.Callback):
                 pass
 
     def _say(self, text: str) -> None:
-        print(f"cnnviz: {text}", file=sys.stdout, flush=True)
+        # Keras's progress bar (fit verbose=1) leaves its line open: start ours on a fresh one.
+        fresh = "\n" if (self.params or {}).get("verbose") == 1 else ""
+        print(f"{fresh}cnnviz: {text}", file=sys.stdout, flush=True)
 
 
 def _first_layer_with_nonfinite_values(snapshot: Snapshot) -> str | None:
