@@ -86,6 +86,7 @@ def test_probes_at_fit_start_and_every_k_steps_with_their_epoch_and_batch(convne
     assert run.layer_names == ["conv1", "conv2", "logits"]
     assert [l.activation for l in run.snapshots[-1].layers] == ["relu", "relu", "linear"]
     assert run.finished and run.meta["monitor"]["probe_examples"] == PROBE
+    assert convnet_run["monitor"]._probe._probe.experimental_get_tracing_count() == 1  # traced once, run 3 times
 
 
 def test_pre_activations_match_an_independent_forward_pass(convnet_run):
