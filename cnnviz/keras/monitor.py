@@ -25,6 +25,12 @@ hook catches its own failures: a monitor problem prints one warning and switches
 the monitor off; ``fit`` goes on. The only deliberate effect on training is
 ``stop_on_nan=True``.
 
+Costs besides the probe: one copy of the trainable weights (kept to measure the
+update of the step before a probe, and to find where a NaN started) refreshed
+before every step, and one fsynced line per probe. With ``steps_per_execution`` > 1
+Keras calls the hooks once per execution: probes then land on the first step at or
+past each multiple of ``every``, and ‖Δw‖ spans the whole execution.
+
 At each epoch end the findings (:mod:`cnnviz.diagnose`) are printed one per line.
 At the first non-finite training loss the monitor names the step (epoch, batch)
 and the layer where NaN/Inf first appears on the probe batch with the weights that
