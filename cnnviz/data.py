@@ -17,7 +17,10 @@ import numpy as np
 
 from cnnviz.errors import UserError, check_choice
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
+# A checkout keeps the sample in <repo>/assets; an installed wheel carries it inside the package
+# (cnnviz/assets, see pyproject.toml).
+_PACKAGED_ASSETS = Path(__file__).resolve().parent / "assets"
+ASSETS = _PACKAGED_ASSETS if _PACKAGED_ASSETS.is_dir() else Path(__file__).resolve().parents[1] / "assets"
 MNIST_SAMPLE = ASSETS / "mnist_sample.npz"
 MNIST_SAMPLE_SHA256 = "af57dddc8e3c7579f7b63bf1fdd6f7d6977e8a741b1931656c184fec95df7b59"
 

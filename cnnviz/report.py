@@ -21,7 +21,7 @@ from cnnviz.diagnose import diagnose_run
 from cnnviz.figures.activations import comparison_histogram_grid, std_per_layer
 from cnnviz.figures.training_curves import gradient_and_update_chart, loss_curve
 from cnnviz.history import plottable
-from cnnviz.theory import std_table_for_run
+from cnnviz.theory import std_table, std_table_for_run
 
 SEVERITY_COLOURS = {"error": "#b71c1c", "warning": "#e65100", "info": "#1565c0"}
 
@@ -48,23 +48,76 @@ def build_report(run, test_images: int = 0) -> str:
     run.initial_snapshot()
     finite = [s for s in run.snapshots if s.finite]
     first, last = (finite[0], finite[-1]) if finite else (None, None)
-    parts = [_header(run), _summary(run, test_images), _findings(run)]
-    figures = _figures(run, first, last)
+    theory_table = std_table_for_run(run, first) if first is not None else None
+    loss = None
+    if run.losses:
+        loss = ("Loss", loss_curve(_loss_frame(run), chance_loss=math.log(run.classes)),
+                "Training loss of every applied step (log scale); the grey line is guessing uniformly. "
+                "A loss stuck on it learns nothing; one far above it comes from exploding logits.")
+    figures = _figures(first, last, theory_table, loss, plottable(run.history()))
+    title = f"cnnviz report: {run.config.arch} / {run.config.init} / {run.config.optimizer}"
+    return _page(title, [_header(run), _summary(run, test_images), _findings(diagnose_run(run))], figures, theory_table)
+
+
+def build_run_folder_report(run) -> str:
+    """The report of a run folder written by ``ActivationMonitor`` (a :class:`cnnviz.keras.MonitoredRun`).
+
+    The same sections as :func:`build_report`, from the folder's probes: histograms
+    at the first and last probed step, std per layer against the variance rule,
+    the probe batch's loss over steps (classifiers only), gradients and update sizes.
+    """
+    finite = [s for s in run.snapshots if s.finite]
+    first, last = (finite[0], finite[-1]) if finite else (None, None)
+    theory_table = std_table(first, run.meta.get("between") or {}) if first is not None else None
+    history = plottable(run.history())
+    loss = None
+    if run.is_classifier and not history.empty:
+        loss = ("Loss on the probe batch", loss_curve(history, chance_loss=math.log(run.classes)),
+                "Cross-entropy and accuracy on the fixed probe batch at each probed step (log scale); the grey "
+                "line is guessing uniformly.")
+    figures = _figures(first, last, theory_table, loss, history)
+    model = run.meta.get("model") or {}
+    title = f"cnnviz report: {model.get('name', 'model')} (run folder {run.path.name})"
+    return _page(title, [_folder_header(run), _findings(run.findings())], figures, theory_table)
+
+
+def _page(title: str, parts: list[str], figures, theory_table) -> str:
+    parts = list(parts)
     for index, (heading, figure, caption) in enumerate(figures):
         parts.append(f"<h2>{html.escape(heading)}</h2>")
         parts.append(figure.to_html(full_html=False, include_plotlyjs=index == 0, include_mathjax=False,
                                     config={"displaylogo": False, "responsive": True}))
         parts.append(f'<p class="caption">{html.escape(caption)}</p>')
-        if heading.startswith("Spread"):
-            parts.append(_theory_table(run, first))
+        if heading.startswith("Spread") and theory_table is not None:
+            parts.append(_theory_table(theory_table))
     if not figures:
         parts.append("<p>No finite snapshot to draw: the network produced NaN/Inf from the start.</p>")
     parts.append(f'<p class="muted">cnnviz {__version__} · generated '
                  f'{datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}</p>')
     body = "\n".join(parts)
-    title = html.escape(f"cnnviz report: {run.config.arch} / {run.config.init} / {run.config.optimizer}")
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>\n'
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
             f"<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+
+
+def _folder_header(run) -> str:
+    meta = run.meta
+    model, monitor, optimizer = meta.get("model") or {}, meta.get("monitor") or {}, meta.get("optimizer") or {}
+    lr = run.config.lr
+    rows = [("model", model.get("name")), ("input shape", "×".join(map(str, model.get("input_shape") or []))),
+            ("output", f"{model.get('output_kind')} ({model.get('classes') or 'no'} classes)"),
+            ("parameters", model.get("params")), ("optimizer", optimizer.get("name")),
+            ("learning rate (latest)", f"{lr:g}" if lr is not None else "—"), ("loss", meta.get("loss")),
+            ("probe batch", f"{monitor.get('probe_examples')} examples, every {monitor.get('every')} step(s)"),
+            ("histogram bins", monitor.get("bins")), ("probed steps", len(run.snapshots)),
+            ("latest probed step", run.step_count),
+            ("status", "finished" if run.finished else "still running, or stopped without saying so")]
+    if run.halted is not None:
+        rows.append(("stopped", run.halted.message()))
+    if model.get("note"):
+        rows.append(("note", model["note"]))
+    return (f"<h1>cnnviz report — {html.escape(str(model.get('name', 'model')))}</h1>\n"
+            f'<p class="muted">run folder {html.escape(str(run.path))}, written by ActivationMonitor during '
+            f"model.fit</p>\n<h2>Run</h2>\n" + _table(rows, ("setting", "value")))
 
 
 def _header(run) -> str:
@@ -97,8 +150,7 @@ def _summary(run, test_images: int) -> str:
     return "<h2>Outcome</h2>\n" + _table(rows, ("", ""))
 
 
-def _findings(run) -> str:
-    findings = diagnose_run(run)
+def _findings(findings) -> str:
     if not findings:
         return "<h2>Findings</h2>\n<p>No problems found: activations, softmax, gradients and update sizes look healthy.</p>"
     items = []
@@ -112,7 +164,7 @@ def _findings(run) -> str:
     return "<h2>Findings</h2>\n" + "\n".join(items)
 
 
-def _figures(run, first, last) -> list[tuple[str, go.Figure, str]]:
+def _figures(first, last, theory_table, loss, history) -> list[tuple[str, go.Figure, str]]:
     if first is None:
         return []
     figures = []
@@ -125,19 +177,15 @@ def _figures(run, first, last) -> list[tuple[str, go.Figure, str]]:
     figures.append(("Histograms: first and last probed step", grid,
                     "Each row is a layer. Look for widths that grow or shrink by decades from row to row "
                     "(exploding or vanishing signal) and for how training reshaped each layer."))
-    predicted = std_table_for_run(run, first)
     entries = [(f"step {first.step}", first)] + ([(f"step {last.step}", last)] if last is not first else [])
     figures.append(("Spread per layer: measured vs predicted", std_per_layer(
-        entries, dict(zip(predicted["layer"], predicted["predicted"])), title="Pre-activation std per layer",
+        entries, dict(zip(theory_table["layer"], theory_table["predicted"])), title="Pre-activation std per layer",
         predicted_label=f"variance rule at step {first.step}"),
         "The dashed line is √(fan_in·Var[w]·E[x²]) chained from each layer's measured input; where the "
         "measured line follows it, the initializer explains the scale. Max pooling pushes the measured value "
         "up to ~1.4x after the pools."))
-    if run.losses:
-        figures.append(("Loss", loss_curve(_loss_frame(run), chance_loss=math.log(run.classes)),
-                        "Training loss of every applied step (log scale); the grey line is guessing uniformly. "
-                        "A loss stuck on it learns nothing; one far above it comes from exploding logits."))
-    history = plottable(run.history())
+    if loss is not None:
+        figures.append(loss)
     if history["grad_norm"].notna().any():
         figures.append(("Gradients and update sizes", gradient_and_update_chart(history),
                         "Gradient norms far apart between layers mean the input side learns much slower or faster; "
@@ -153,8 +201,7 @@ def _loss_frame(run) -> pd.DataFrame:
     return frame
 
 
-def _theory_table(run, first) -> str:
-    table = std_table_for_run(run, first)
+def _theory_table(table) -> str:
     rows = [(r.layer, r.fan_in, _num(r.weight_var), r.input_from, _num(r.measured), _num(r.predicted),
              _num(r.ratio), r.note) for r in table.itertuples()]
     return _table(rows, ("layer", "fan-in", "Var[w]", "input", "measured std", "predicted std",
@@ -190,3 +237,16 @@ def write_report(run, path, test_images: int = 0) -> None:
     if not target.parent.is_dir():
         raise UserError(f"cannot write the report to {target}: folder {target.parent} does not exist")
     target.write_text(build_report(run, test_images), encoding="utf-8")
+
+
+def write_run_folder_report(folder, path) -> None:
+    """Read the run folder ``folder`` and write its report to ``path`` (UTF-8)."""
+    from pathlib import Path
+
+    from cnnviz.errors import UserError
+    from cnnviz.keras.run_folder import read_run_folder
+
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise UserError(f"cannot write the report to {target}: folder {target.parent} does not exist")
+    target.write_text(build_run_folder_report(read_run_folder(folder)), encoding="utf-8")

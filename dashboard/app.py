@@ -38,6 +38,7 @@ navigation = st.navigation({
         st.Page(PAGES / "logits.py", title="Logits & softmax", icon=":material/target:", url_path="logits"),
         st.Page(PAGES / "filters.py", title="Filters & feature maps", icon=":material/grid_view:", url_path="filters"),
         st.Page(PAGES / "your_model.py", title="Your model (.keras)", icon=":material/upload_file:", url_path="your-model"),
+        st.Page(PAGES / "runs.py", title="Runs (your own training)", icon=":material/monitoring:", url_path="runs"),
     ],
     "Explore": [
         st.Page(PAGES / "optimizer_playground.py", title="Optimizer playground", icon=":material/landscape:", url_path="playground"),
