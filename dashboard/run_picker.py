@@ -17,8 +17,10 @@ from cnnviz.errors import UserError
 from cnnviz.initializers import INITIALIZERS
 from cnnviz.training import Run
 from cnnviz.zoo import ARCHITECTURES
-from dashboard import state
+from dashboard import state, widgets
 
+# The page whose sidebar trains the session's run (its controls follow an adopted run).
+TRAINING_PAGE = "activations"
 # Networks small enough to build and evaluate on the request path (AlexNet/VGG16 want
 # 224x224x3 inputs; the Architecture page shows their shapes without building them).
 QUICK_ARCHS = [name for name, info in ARCHITECTURES.items() if math.prod(info.input_shape) <= 32 * 32 * 3]
@@ -71,11 +73,19 @@ def run_to_inspect(page: str, archs: list[str] | None = None) -> Run | None:
         state.put(state.INSPECT_RUN, local)
     if make_col.button("Use as the session's run", key=state.widget(page, "adopt"),
                        help="Make this network the session's run, so the Activations page trains it too."):
-        state.set_run(local)
-        state.pop(state.INSPECT_RUN)
+        adopt(local)
         st.rerun()
     st.caption(f"Looking at **{describe(local)}**.")
     return local
+
+
+def adopt(run: Run) -> None:
+    """Make ``run`` the session's run and set the Activations sidebar to its settings, so the
+    next Train there continues it (step 20 stays step 20) instead of building a new one."""
+    state.stop_training()
+    state.set_run(run)
+    state.pop(state.INSPECT_RUN)
+    widgets.adopt_run_settings(TRAINING_PAGE, run.config)
 
 
 def train_more_button(run: Run, page: str, steps: int = TRAIN_STEPS) -> None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cnnviz.cli.output import parse_tuple
-from cnnviz.config import MAX_BATCH_SIZE, RunConfig
-from cnnviz.data import DATASETS
+import re
+
+from cnnviz.config import INPUT_RANGES, MAX_BATCH_SIZE, RunConfig
+from cnnviz.data import DATASETS, OFFLINE_HINT
 from cnnviz.errors import UserError
 from cnnviz.initializers import INITIALIZERS
 from cnnviz.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS
@@ -28,11 +29,28 @@ DEFAULTS = {"arch": _DEFAULT.arch, "init": _DEFAULT.init, "optimizer": _DEFAULT.
 SEVERITY_ICONS = {"error": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
 # Fields whose change means a different network or different data: a new run is needed.
 RUN_DEFINING_FIELDS = ("arch", "init", "optimizer", "lr", "dataset", "batch_size", "seed", "input_shape")
+# RunConfig fields the sidebar has no control for. A run adopted from another page may set
+# them; the page keeps them next to the sidebar's values ("extras") so the next Train or
+# Reset builds that same run, not a run with these fields at their defaults.
+NET_FIELDS = ("depth", "width", "activation", "norm", "residual")
+OPTIMIZER_FIELDS = ("momentum", "beta1", "beta2", "rho", "epsilon")
+EXTRA_FIELDS = ("classes", "input_range", *OPTIMIZER_FIELDS, *NET_FIELDS)
+# The library's hint names a command-line flag; a page names its own control instead.
+PAGE_OFFLINE_HINT = 'pick "mnist-sample" in the Dataset box (10,000 real MNIST digits that come with cnnviz)'
+_NOT_CACHED = re.compile(r"dataset '([\w-]+)' is not in the Keras cache \(.*\) and CNNVIZ_OFFLINE is set")
+_NOT_DOWNLOADED = re.compile(r"dataset '([\w-]+)' could not be downloaded \((\w+)\)")
+
+
+def in_page_words(message: str) -> str:
+    """A library message with command-line advice replaced by what to do on the page."""
+    message = _NOT_CACHED.sub(r"dataset '\1' is not stored on this server, which works offline", message)
+    message = _NOT_DOWNLOADED.sub(r"dataset '\1' could not be downloaded (\2: no internet here?)", message)
+    return message.replace(OFFLINE_HINT, PAGE_OFFLINE_HINT)
 
 
 def show_user_error(error: UserError | str) -> None:
     """Show a user's mistake as one red sentence (never a traceback)."""
-    message = str(error).strip()
+    message = in_page_words(str(error).strip())
     st.error(message[:1].upper() + message[1:], icon=SEVERITY_ICONS["error"])
 
 
@@ -64,15 +82,33 @@ def _reset_learning_rate(page: str) -> None:
     state.put(state.widget(page, "lr"), DEFAULT_LEARNING_RATES.get(optimizer, _DEFAULT.lr))
 
 
-def _arch_caption(arch: str, input_shape: str) -> str:
-    info = ARCHITECTURES[arch]
+def parse_input_shape(text: str) -> tuple[int, int, int] | None:
+    """'28,28,1' -> (28, 28, 1); blank -> None (the architecture's own shape)."""
+    text = str(text or "").strip()
+    if not text:
+        return None
     try:
-        shape = parse_tuple(input_shape, int, 3, "input shape") if input_shape.strip() else None
-        params = sum(row["params"] for row in layer_table(arch, shape))
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise UserError(f"input shape must be three whole numbers separated by commas, got {text!r}") from None
+    if len(values) != 3:
+        raise UserError(f"input shape needs 3 comma-separated values (height, width, channels), got {text!r}")
+    return values
+
+
+def _arch_caption(arch: str, input_shape: str, extras: dict | None = None) -> str:
+    info = ARCHITECTURES[arch]
+    # The zoo's description may list command-line flags (--depth ...): not words for a page.
+    description = re.sub(r"\s*\((?:--[\w-]+\s*)+\)", "", info.description)
+    try:
+        shape = parse_input_shape(input_shape)
+        net = RunConfig(arch=arch, **{k: v for k, v in (extras or {}).items() if k in NET_FIELDS}).net
+        params = sum(row["params"] for row in layer_table(arch, shape, net=net))
     except UserError as error:
-        return f"{info.description}. ⚠️ {error}"
+        return f"{description}. ⚠️ {error}"
     shown = "×".join(str(v) for v in (shape or info.input_shape))
-    return f"{info.description}; {params:,} parameters; input {shown}."
+    built = f" (depth {net.depth}, width {net.width}, {net.activation})" if net is not None else ""
+    return f"{description}{built}; {params:,} parameters; input {shown}."
 
 
 def run_settings(page: str, names=RUN_SETTINGS, container=None, heading: str = "Network and training") -> dict:
@@ -93,7 +129,8 @@ def run_settings(page: str, names=RUN_SETTINGS, container=None, heading: str = "
         if "arch" in names:
             values["arch"] = st.selectbox("Architecture", list(ARCHITECTURES), key=key("arch"),
                                           help="The network to build (all are real Keras models).")
-            st.caption(_arch_caption(values["arch"], str(state.get(key("input_shape"), "") or "")))
+            st.caption(_arch_caption(values["arch"], str(state.get(key("input_shape"), "") or ""),
+                                     applicable_extras(page_extras(page), values["arch"], None)))
         if "init" in names:
             values["init"] = st.selectbox("Initializer", list(INITIALIZERS), key=key("init"),
                                           help="How the weights are drawn before training.")
@@ -122,25 +159,94 @@ def run_settings(page: str, names=RUN_SETTINGS, container=None, heading: str = "
             values["input_shape"] = st.text_input(
                 "Input shape H,W,C", key=key("input_shape"), placeholder="blank: the architecture's own",
                 help="Images are padded or resized to this shape. Too small a shape for the network is refused.")
+    show_extras(page, values)
     return values
 
 
-def config_from_settings(values: dict, **overrides) -> RunConfig:
-    """A validated RunConfig from :func:`run_settings` values (UserError explains a bad one)."""
+def page_extras(page: str) -> dict:
+    """The extra run fields ``page`` keeps (see EXTRA_FIELDS), with the arch/optimizer they came with."""
+    return state.get(state.widget(page, "extras")) or {}
+
+
+def keep_extras(page: str, config: RunConfig) -> None:
+    """Remember ``config``'s fields that the sidebar cannot show, for ``page``'s next run."""
+    defaults = RunConfig(arch=config.arch)  # a plain net's own defaults are not "extra"
+    fields = {name: getattr(config, name) for name in EXTRA_FIELDS if getattr(config, name) != getattr(defaults, name)}
+    if fields:
+        state.put(state.widget(page, "extras"), {"arch": config.arch, "optimizer": config.optimizer, "fields": fields})
+    else:
+        state.pop(state.widget(page, "extras"))
+
+
+def applicable_extras(extras: dict, arch: str, optimizer: str | None) -> dict:
+    """The kept fields that still make sense: a network's shape only for the same architecture,
+    optimizer hyperparameters only for the same optimizer (None: do not filter by optimizer)."""
+    fields = dict(extras.get("fields", {}))
+    if extras.get("arch") != arch:
+        fields = {k: v for k, v in fields.items() if k not in NET_FIELDS}
+    if optimizer is not None and extras.get("optimizer") != optimizer:
+        fields = {k: v for k, v in fields.items() if k not in OPTIMIZER_FIELDS}
+    return fields
+
+
+def show_extras(page: str, values: dict) -> None:
+    """Say in the sidebar which kept fields the next run uses, with a way to drop them."""
+    extras = page_extras(page)
+    if not extras or "arch" not in values:
+        return
+    fields = applicable_extras(extras, values["arch"], values.get("optimizer"))
+    if not fields:
+        return
+    described = ", ".join(f"{name.replace('_', ' ')} {_show(value)}" for name, value in fields.items())
+    with st.sidebar:
+        st.caption(f"Also kept from the run this page took over (no control here): {described}.")
+        if st.button("Use the defaults instead", key=state.widget(page, "drop_extras")):
+            state.pop(state.widget(page, "extras"))
+            st.rerun()
+
+
+def settings_of(config: RunConfig) -> dict:
+    """The sidebar values that show ``config`` (the inverse of :func:`config_from_settings`)."""
+    return {"arch": config.arch, "init": config.init, "optimizer": config.optimizer, "lr": float(config.lr),
+            "dataset": config.dataset, "batch_size": int(config.batch_size), "seed": int(config.seed),
+            "probe_every": int(config.probe_every),
+            "input_shape": ",".join(str(v) for v in config.input_shape) if config.input_shape else ""}
+
+
+def adopt_run_settings(page: str, config: RunConfig) -> None:
+    """Set ``page``'s controls to ``config`` (every run-defining field), so its next Train
+    continues a run of this config instead of replacing it. Call before the page draws."""
+    settings = settings_of(config)
+    state.apply_settings(page, settings)
+    saved = state.get(state.SAVED_WIDGETS)
+    if saved is not None:  # what keep_widget_values would restore after a visit elsewhere
+        saved.update({state.widget(page, name): value for name, value in settings.items()})
+    keep_extras(page, config)
+
+
+def config_from_settings(values: dict, extras: dict | None = None, **overrides) -> RunConfig:
+    """A validated RunConfig from :func:`run_settings` values (UserError explains a bad one).
+
+    ``extras`` is :func:`page_extras`' value: fields without a control that still apply.
+    """
     merged = {**DEFAULTS, **values, **overrides}
-    shape_text = str(merged.pop("input_shape") or "").strip()
-    shape = parse_tuple(shape_text, int, 3, "input shape") if shape_text else None
-    return RunConfig(arch=merged["arch"], init=merged["init"], optimizer=merged["optimizer"],
-                     lr=float(merged["lr"]), dataset=merged["dataset"], batch_size=int(merged["batch_size"]),
-                     seed=int(merged["seed"]), probe_every=int(merged["probe_every"]), input_shape=shape)
+    shape = parse_input_shape(merged.pop("input_shape"))
+    config = RunConfig(arch=merged["arch"], init=merged["init"], optimizer=merged["optimizer"],
+                       lr=float(merged["lr"]), dataset=merged["dataset"], batch_size=int(merged["batch_size"]),
+                       seed=int(merged["seed"]), probe_every=int(merged["probe_every"]), input_shape=shape)
+    fields = applicable_extras(extras or {}, config.arch, config.optimizer)
+    return config.replace(**fields) if fields else config
+
+
+def _show(value) -> str:
+    return "default" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def settings_changes(current: RunConfig, wanted: RunConfig) -> list[str]:
     """'init: he-normal → normal'-style lines for every run-defining field that differs."""
     changes = []
-    for name in RUN_DEFINING_FIELDS:
+    for name in (*RUN_DEFINING_FIELDS, *EXTRA_FIELDS):
         old, new = getattr(current, name), getattr(wanted, name)
         if old != new:
-            show = lambda v: "default" if v is None else f"{v:g}" if isinstance(v, float) else str(v)  # noqa: E731
-            changes.append(f"{name}: {show(old)} → {show(new)}")
+            changes.append(f"{name.replace('_', ' ')}: {_show(old)} → {_show(new)}")
     return changes

@@ -210,3 +210,79 @@ def test_filters_page_explains_a_network_without_conv_layers():
     assert_clean(at)
     assert any("no convolution layers" in info.value for info in at.info)
     assert not at.get("plotly_chart")
+
+
+# ------------------------------------------------------- taking a run over (issue 12)
+APP = PAGES.parent / "app.py"
+
+
+def sidebar_settings(at: AppTest) -> dict:
+    names = ("arch", "init", "optimizer", "lr", "dataset", "batch_size", "seed", "input_shape")
+    return {name: at.session_state[f"activations:{name}"] for name in names}
+
+
+def train_on_activations(at: AppTest, steps: int) -> None:
+    """Press Train on the Activations page and let the live fragment tick until it stops."""
+    at.session_state["activations:train_steps"] = steps
+    at.button(key="activations:train").click().run()
+    for _ in range(8):
+        if not at.session_state["cnnviz:training"]:
+            break
+        at.run()
+
+
+def test_a_run_taken_over_from_logits_keeps_training_on_the_activations_page():
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    at.switch_page("views/logits.py").run()
+    at.selectbox(key="logits:arch").set_value("lenet5_like").run()
+    at.button(key="logits:train").click().run()
+    local = at.session_state[state.INSPECT_RUN]
+    assert local.step_count == 20
+    at.button(key="logits:adopt").click().run()
+    assert_clean(at)
+    at.switch_page("views/activations.py").run()
+    assert_clean(at)
+    assert at.session_state[state.RUN] is local
+    # The sidebar shows the adopted run, field by field, so nothing is "changed" and nothing rebuilt.
+    assert sidebar_settings(at) == {"arch": "lenet5_like", "init": "he-normal", "optimizer": "adam", "lr": 0.001,
+                                    "dataset": "mnist-sample", "batch_size": 50, "seed": 0, "input_shape": ""}
+    assert not [w.value for w in at.warning if "Settings changed" in w.value]
+    assert next(m.value for m in at.metric if m.label == "Training step") == "20"
+    train_on_activations(at, 2)
+    assert_clean(at)
+    assert at.session_state[state.RUN] is local and local.step_count == 22  # continued, not thrown away
+    assert next(m.value for m in at.metric if m.label == "Training step") == "22"
+
+
+def test_a_run_taken_over_from_filters_is_stepped_not_rebuilt():
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    at.switch_page("views/filters.py").run()
+    at.selectbox(key="filters:arch").set_value("lenet5_like").run()
+    at.number_input(key="filters:seed").set_value(3).run()
+    at.button(key="filters:adopt").click().run()
+    local = at.session_state[state.RUN]
+    at.switch_page("views/activations.py").run()
+    assert_clean(at)
+    assert at.session_state["activations:seed"] == 3 and at.session_state["activations:arch"] == "lenet5_like"
+    at.button(key="activations:step").click().run()
+    assert_clean(at)
+    assert at.session_state[state.RUN] is local and local.step_count == 1
+
+
+def test_fields_without_a_sidebar_control_stay_with_the_taken_over_run():
+    """A run whose optimizer has a momentum of 0.5 (no sidebar control): the next step keeps it."""
+    config = RunConfig(arch="softmax_regression", optimizer="momentum", lr=0.01, momentum=0.5, batch_size=16)
+    run = Run(config)
+    at = page("activations.py", **{state.RUN: run, "activations:arch": "softmax_regression",
+                                   "activations:optimizer": "momentum", "activations:lr": 0.01,
+                                   "activations:batch_size": 16,
+                                   "activations:extras": {"arch": "softmax_regression", "optimizer": "momentum",
+                                                          "fields": {"momentum": 0.5}}}).run()
+    assert_clean(at)
+    assert not [w.value for w in at.warning if "Settings changed" in w.value]
+    assert any("momentum 0.5" in c.value for c in at.sidebar.caption)
+    at.button(key="activations:step").click().run()
+    assert at.session_state[state.RUN] is run and run.step_count == 1
+    at.selectbox(key="activations:optimizer").set_value("sgd").run()  # another optimizer: its own defaults
+    changes = " ".join(w.value for w in at.warning if "Settings changed" in w.value)
+    assert "optimizer: momentum → sgd" in changes and "momentum: 0.5 → default" in changes

@@ -136,16 +136,40 @@ def show_findings(findings: list, step_count: int) -> None:
         show(text, icon=widgets.SEVERITY_ICONS.get(finding.severity, widgets.SEVERITY_ICONS["info"]))
 
 
+def training_mode_words(run: Run) -> str:
+    """', in training mode (dropout on, ...)' when the network has layers that behave differently
+    in training; '' when it does not (then the mode changes nothing)."""
+    kinds = {type(layer).__name__ for layer in run.model.layers}  # structure only, no weights read
+    parts = (["dropout on"] if any("Dropout" in kind for kind in kinds) else []) + (
+        ["BatchNorm on batch statistics"] if any("BatchNormalization" in kind for kind in kinds) else [])
+    return f", in training mode ({', '.join(parts)})" if parts else ""
+
+
+def what_is_shown(run: Run, snapshot, step_count: int) -> str:
+    """One sentence: which network the charts show and on which batch it was measured."""
+    k = snapshot.step
+    network = "the network at initialization (no updates yet)" if k == 0 else \
+        f"the network after {k} update{'s' if k != 1 else ''}"
+    behind = f" (the last probed step; the run is at step {step_count})" if k != step_count else ""
+    return (f"**Step {k}**{behind}: {network}, measured on {run.describe_batch(snapshot)}"
+            f"{training_mode_words(run)}.")
+
+
 def show_metrics(run: Run, snapshot, step_count: int) -> None:
+    batch = snapshot.batch or snapshot.step + 1
     step_col, loss_col, acc_col, prob_col = st.columns(4)
-    step_col.metric("Training step", f"{step_count:,}")
+    step_col.metric("Training step", f"{step_count:,}", help="Updates applied to the weights so far.")
     loss = f"{snapshot.loss:.4g}" if math.isfinite(snapshot.loss) else "non-finite"
-    loss_col.metric("Loss (last probed batch)", loss)
-    acc_col.metric("Batch accuracy", f"{snapshot.accuracy:.0%}")
+    loss_col.metric(f"Loss on batch {batch}", loss,
+                    help=f"Cross-entropy of the step-{snapshot.step} network on training batch {batch}, "
+                         f"the batch its next update learns from{training_mode_words(run)}.")
+    acc_col.metric(f"Accuracy on batch {batch}", f"{snapshot.accuracy:.0%}",
+                   help=f"Share of the {run.config.batch_size} images of batch {batch} the network gets right.")
     prob = snapshot.softmax.get("max_prob_mean", math.nan)
     prob_col.metric("Mean top softmax probability", f"{prob:.2f}" if math.isfinite(prob) else "non-finite",
                     help=f"1.00 = certain about everything; 1/{run.classes} = {1 / run.classes:.2f} = "
                          "guessing uniformly")
+    st.markdown(what_is_shown(run, snapshot, step_count))
 
 
 def histogram_section(run: Run, snapshot) -> None:
@@ -179,8 +203,9 @@ def spread_and_loss_section(run: Run, snapshot, history) -> None:
     with loss_col:
         st.plotly_chart(curve_figures.loss_curve(history, chance_loss=math.log(run.classes)),
                         key=state.widget(PAGE, "chart_loss"), config=PLOT_CONFIG)
-        st.caption("Loss on each probed training batch (log scale) and batch accuracy. Stuck on the dashed chance "
-                   "line = nothing learned; far above it = over-confident, exploding logits.")
+        st.caption("At each probed step k: the loss and accuracy of the step-k network on training batch k+1 "
+                   "(log scale). Stuck on the dashed chance line = nothing learned; far above it = over-confident, "
+                   "exploding logits.")
         csv_button("Loss data", lambda: curve_figures.loss_table(history), "loss.csv", "csv_loss")
 
 
@@ -214,6 +239,8 @@ def live_view() -> None:
     lock = state.run_lock()
     with lock:  # one consistent view, after any step still running on another thread
         step_count, snapshot, history, findings = run.step_count, run.latest, run.history(), diagnose_run(run)
+        if snapshot is None:  # a run nobody has looked inside yet (e.g. taken over from another page)
+            snapshot = run.snapshot_at_init()
     training = state.is_training()
     if training:
         show_progress(step_count)
@@ -240,13 +267,15 @@ st.title("Activations (live training)")
 st.markdown("Pick a network and an initializer in the sidebar, then **Train**: every chart below is measured "
             "inside the real Keras model, layer by layer, while it learns MNIST digits.")
 
+if state.current_run() is None:  # a fresh session or a lesson: the controls alone define the run
+    state.pop(state.widget(PAGE, "extras"))
 handoff_note = widgets.take_playground_handoff(PAGE)
 if handoff_note:
     st.info(handoff_note, icon=":material/landscape:")
 state.keep_widget_values(PAGE, DISPLAY_TOGGLES + ("train_steps",))
 settings = widgets.run_settings(PAGE)
 try:
-    wanted = widgets.config_from_settings(settings)
+    wanted = widgets.config_from_settings(settings, widgets.page_extras(PAGE))
     settings_error = None
 except UserError as error:
     wanted, settings_error = None, error
