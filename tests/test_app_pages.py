@@ -110,6 +110,49 @@ def test_step_advances_the_run_and_redraws(activations):
     assert update_points(after) > 0
 
 
+def test_the_page_says_which_network_and_which_batch_it_shows(activations):
+    at = activations  # after one Step
+    run = at.session_state["cnnviz:run"]
+    said = " ".join(m.value for m in at.markdown).replace("**", "")
+    assert ("Step 1: the network after 1 update, measured on training batch 2 (16 images, batch 2 of epoch 1), "
+            "the batch step 2 learns from") in said
+    assert "training mode" not in said  # ltfn_convnet has no dropout or BatchNorm: the mode changes nothing
+    # The loss shown is that network's loss on that batch, and is labelled so.
+    assert metric(at, "Loss on batch 2") == f"{run.latest.loss:.4g}"
+    assert run.latest.step == 1 and run.latest.batch == 2
+
+
+@pytest.mark.parametrize("config, words", [
+    ({"arch": "conv3_dropout"}, "in training mode (dropout on)"),
+    ({"arch": "plain_mlp", "depth": 2, "width": 16, "norm": "batch"},
+     "in training mode (BatchNorm on batch statistics)"),
+])
+def test_networks_that_train_differently_say_which_mode_was_measured(config, words):
+    from cnnviz.config import RunConfig
+    from cnnviz.training import Run
+
+    run = Run(RunConfig(batch_size=BATCH, **config))
+    at = page("views/activations.py", **{"cnnviz:run": run, "activations:arch": config["arch"],
+                                         "activations:batch_size": BATCH}).run()
+    assert_clean(at)
+    said = " ".join(m.value for m in at.markdown).replace("**", "")
+    assert "Step 0: the network at initialization (no updates yet), measured on training batch 1" in said
+    assert words in said
+
+
+@pytest.mark.parametrize("view, dataset", [("views/activations.py", "mnist"), ("views/compare_inits.py", "cifar10")])
+def test_a_dataset_that_is_not_on_the_server_is_explained_in_the_pages_words(view, dataset, monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # an empty Keras cache
+    monkeypatch.setenv("CNNVIZ_OFFLINE", "1")
+    prefix = "activations" if "activations" in view else "compare"
+    at = page(view, **{f"{prefix}:dataset": dataset, f"{prefix}:batch_size": BATCH}).run()
+    assert_clean(at)
+    said = " ".join(messages(at.error))
+    assert f"'{dataset}' is not stored on this server" in said
+    assert 'pick "mnist-sample" in the Dataset box' in said
+    assert "--dataset" not in said and "CNNVIZ_OFFLINE" not in said  # no command-line words on a web page
+
+
 def test_train_keeps_stepping_on_each_tick(activations):
     at = activations
     at.session_state["activations:train_steps"] = 3
