@@ -120,6 +120,9 @@ def stop_training() -> None:
 
 # --- Your model page (a user's .keras file; never replaces the session's main Run) ---
 USER_MODEL_RUN = "cnnviz:user_model_run"  # the UserModelRun built from the last accepted upload
+USER_MODEL_BUILT_FROM = "cnnviz:user_model_built_from"  # the page's settings that run was built from
+USER_MODEL_BASELINE = "cnnviz:user_model_baseline"  # the same upload with the file's own weights (re-init compare)
+USER_MODEL_REFUSED = "cnnviz:user_model_refused"  # the last refused attempt, until an upload is accepted
 
 
 def current_user_model_run():

@@ -1,4 +1,11 @@
-"""Your model: upload a .keras classifier and look inside it with the same instruments."""
+"""Your model: upload a .keras classifier and look inside it with the same instruments.
+
+What is shown always answers the controls above it: a refused upload hides the previous
+model's results (kept, folded away and labelled with that other file's name), and
+controls changed since the last Inspect mark the results as out of date until Inspect
+is pressed again. Re-initialising the kernels keeps a second run with the file's own
+weights, so the two can be compared layer by layer.
+"""
 
 import sys
 from pathlib import Path
@@ -11,22 +18,34 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from cnnviz.config import MAX_BATCH_SIZE, RunConfig  # noqa: E402
+from cnnviz.config import INPUT_RANGES, MAX_BATCH_SIZE, RunConfig  # noqa: E402
 from cnnviz.diagnose import diagnose_run  # noqa: E402
 from cnnviz.errors import UserError  # noqa: E402
 from cnnviz.figures import activations as layer_figures  # noqa: E402
 from cnnviz.image_folder import IMAGE_SUFFIXES, images_to_dataset  # noqa: E402
+from cnnviz.initializers import INITIALIZERS, is_data_dependent  # noqa: E402
 from cnnviz.model_files import check_upload_size, max_upload_bytes  # noqa: E402
 from cnnviz.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS  # noqa: E402
-from cnnviz.user_models import model_from_bytes, model_io_shape, prepare_user_run  # noqa: E402
+from cnnviz.user_models import detect_input_range, model_from_bytes, model_io_shape, prepare_user_run  # noqa: E402
 from dashboard import state  # noqa: E402
+from dashboard.widgets import SEVERITY_ICONS  # noqa: E402
 from dashboard.widgets import show_user_error as show_sentence  # noqa: E402
 
 PAGE = "your_model"
 MAX_STEPS_PER_PRESS = 200  # each press trains on the request path; more would stall the page
 DATA_SOURCES = {"mnist-sample": "MNIST sample (adapted to the model's input)",
                 "synthetic": "Synthetic stripe patterns", "upload": "My own images"}
-SEVERITY_BOX = {"error": st.error, "warning": st.warning, "info": st.info}
+AUTO = "auto"
+RANGE_WORDS = {AUTO: "auto (read from the model)", "0-1": "0 … 1", "0-255": "0 … 255", "-1-1": "−1 … 1"}
+NO_REINIT = "none"
+# LSUV needs a calibration pass the loader cannot do on a user's graph; every fixed-rule initializer works.
+REINIT_CHOICES = [NO_REINIT] + [name for name in INITIALIZERS if not is_data_dependent(name)]
+FILE_WEIGHTS = "the file's weights"
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+SETTING_WORDS = {"file": "model file", "source": "data", "images": "images", "optimizer": "optimizer",
+                 "lr": "learning rate", "batch_size": "batch size", "seed": "seed", "input_range": "input range",
+                 "reinit": "re-initialisation"}
+assert set(RANGE_WORDS) - {AUTO} == set(INPUT_RANGES)  # a new library range needs words here
 
 
 def key(name: str) -> str:
@@ -43,12 +62,25 @@ def show_user_error(error) -> None:
         show_sentence(message)
 
 
-def build_run(model_file, source: str, image_files, settings: dict):
-    """A fresh UserModelRun from the widgets' values, probed at init and trained ``steps`` steps."""
+def page_settings(model_file, source: str, image_files, controls: dict) -> dict:
+    """Everything the results depend on: the file, the data and the controls (compared for staleness)."""
+    return {"file": (model_file.name, model_file.size) if model_file is not None else None, "source": source,
+            "images": tuple(sorted((f.name, f.size) for f in image_files)) if source == "upload" else (),
+            **{name: controls[name] for name in ("optimizer", "lr", "batch_size", "seed", "input_range", "reinit")}}
+
+
+def changed_settings(built: dict, now: dict) -> list[str]:
+    return [SETTING_WORDS[name] for name in SETTING_WORDS if built.get(name) != now.get(name)]
+
+
+def build_runs(model_file, source: str, image_files, controls: dict):
+    """(run, baseline): the upload probed at init and trained; baseline is the same file with its own
+    weights when the kernels were re-initialised (None otherwise)."""
     check_upload_size(model_file.size, model_file.name)  # before reading the bytes into memory
-    model = model_from_bytes(model_file.name, model_file.getvalue())
+    data = model_file.getvalue()
+    model = model_from_bytes(model_file.name, data)
     shape, _ = model_io_shape(model)
-    dataset, notes, batch_size = None, [], int(settings["batch_size"])
+    dataset, notes, batch_size = None, [], int(controls["batch_size"])
     if source == "upload":
         if not image_files:
             raise UserError("choose some images to upload, or pick the MNIST sample")
@@ -57,13 +89,50 @@ def build_run(model_file, source: str, image_files, settings: dict):
         image_set = images_to_dataset([(f.name, f.getvalue()) for f in image_files], shape)
         batch_size = image_set.fit_batch_size(batch_size)
         dataset, notes = image_set.dataset, image_set.notes
-    config = RunConfig(arch=f"file:{model_file.name}", init="from-file", optimizer=settings["optimizer"],
-                       lr=float(settings["lr"]), dataset="uploaded images" if source == "upload" else source,
-                       batch_size=batch_size, seed=int(settings["seed"]))
-    run = prepare_user_run(model, config, dataset=dataset, source=model_file.name, notes=notes)
-    run.snapshot_at_init()
-    run.train(int(settings["steps"]))
-    return run
+    config = RunConfig(arch=f"file:{model_file.name}", init="from-file", optimizer=controls["optimizer"],
+                       lr=float(controls["lr"]), dataset="uploaded images" if source == "upload" else source,
+                       batch_size=batch_size, seed=int(controls["seed"]))
+    input_range = None if controls["input_range"] == AUTO else controls["input_range"]
+    reinit = None if controls["reinit"] == NO_REINIT else controls["reinit"]
+    run = prepare_user_run(model, config, dataset=dataset, source=model_file.name, notes=notes,
+                           input_range=input_range, reinit=reinit)
+    baseline = None
+    if reinit:  # a second copy of the file, untouched, to compare against
+        baseline = prepare_user_run(model_from_bytes(model_file.name, data), config, dataset=dataset,
+                                    source=model_file.name, notes=notes, input_range=input_range)
+    for each in (run, baseline):
+        if each is not None:
+            each.snapshot_at_init()
+            each.train(int(controls["steps"]))
+    return run, baseline
+
+
+def when(run) -> str:
+    return "at initialization (step 0)" if run.step_count == 0 else f"after {run.step_count} training steps"
+
+
+def label_of(run) -> str:
+    return FILE_WEIGHTS if run.config.init == "from-file" else f"re-initialised with {run.config.init}"
+
+
+def show_findings(run) -> None:
+    """The run's findings, worst first, as on the Activations page."""
+    findings = sorted(diagnose_run(run), key=lambda f: (SEVERITY_ORDER.get(f.severity, 3), f.step))
+    if not findings:
+        st.success(f"Nothing alarming {when(run)}.", icon=":material/check_circle:")
+    for finding in findings:
+        where = f"**{finding.layer}**: " if finding.layer else ""
+        text = f"{where}{finding.message}" + (f"  \n→ *{finding.suggestion}*" if finding.suggestion else "")
+        show = {"error": st.error, "warning": st.warning}.get(finding.severity, st.info)
+        show(text, icon=SEVERITY_ICONS.get(finding.severity, SEVERITY_ICONS["info"]))
+
+
+def show_input_range(run) -> None:
+    """What pixel range was fed, and what the model's own first layers asked for."""
+    detected, why = detect_input_range(run.user_model.model)
+    fed = run.config.input_range
+    chosen = "" if fed == detected else f" (chosen by you; the model's own layers suggest {RANGE_WORDS[detected]})"
+    st.caption(f"Pixels fed in **{RANGE_WORDS[fed]}**{chosen}. Auto-detection: {why}.")
 
 
 def layer_table(snapshot) -> pd.DataFrame:
@@ -78,25 +147,39 @@ def layer_table(snapshot) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def download(label: str, frame: pd.DataFrame, file_name: str) -> None:
-    st.download_button(f"⬇ {label} (CSV)", data=frame.to_csv(index=False), file_name=file_name, mime="text/csv",
-                       key=key(f"download_{file_name}"))
+def download(label: str, frame: pd.DataFrame, file_name: str, prefix: str) -> None:
+    st.download_button(f"{label} (CSV)", data=frame.to_csv(index=False), file_name=file_name, mime="text/csv",
+                       key=key(f"{prefix}download_{file_name}"), icon=":material/download:")
 
 
-def show_run(run) -> None:
-    """Everything the page knows about the uploaded model's run."""
+def show_comparison(run, baseline) -> None:
+    """The file's weights next to the re-initialised ones: spread per layer and both findings lists."""
+    st.subheader(f"The file's weights vs {run.config.init}")
+    entries = [(FILE_WEIGHTS, baseline.latest), (run.config.init, run.latest)]
+    st.plotly_chart(layer_figures.std_per_layer(entries, title=f"Spread per layer: file vs {run.config.init}"),
+                    key=key("compare_std"))
+    st.caption(f"Same model, same batch, {when(run)}; only the kernels differ. A line that climbs or falls a decade "
+               "per layer is exploding or vanishing; the flatter one keeps the signal at one scale.")
+    with st.container(key="cards-your-model-findings"):
+        for column, each in zip(st.columns(2), (baseline, run)):
+            with column:
+                st.markdown(f"**{label_of(each).capitalize()}**")
+                show_findings(each)
+
+
+def show_details(run, prefix: str = "") -> None:
+    """Notes, the per-layer table, histograms and unprobed layers of one run."""
     extras = run.payload_extras()
     snapshot = run.latest
-    when = "at initialization (step 0)" if run.step_count == 0 else f"after {run.step_count} training steps"
-    st.subheader(f"{extras['model']['file']}: {len(snapshot.layers)} probed layers, {when}")
     shape = "×".join(str(v) for v in extras["model"]["input_shape"])
-    st.caption(f"Input {shape}, {extras['model']['classes']} classes, data: {run.dataset.name}, "
-               f"loss {snapshot.loss:.4g}, batch accuracy {snapshot.accuracy:.1%}.")
-    for note in [extras["note"], *extras["notes"]]:
-        if note:
-            st.info(note[:1].upper() + note[1:], icon=":material/info:")
-    if run.halted is not None:
-        st.error(f"Training stopped: {run.halted.message()}.", icon=":material/dangerous:")
+    st.caption(f"Input {shape}, {extras['model']['classes']} classes, data: {run.dataset.name}. Step "
+               f"{snapshot.step}: the network after {snapshot.step} updates, measured on "
+               f"{run.describe_batch(snapshot)}: loss {snapshot.loss:.4g}, accuracy {snapshot.accuracy:.1%}.")
+    show_input_range(run)
+    notes = [note for note in [extras["note"], *extras["notes"]] if note]
+    if notes:
+        st.info("  \n".join(f"• {note[:1].upper()}{note[1:]}." if not note.endswith(".") else
+                            f"• {note[:1].upper()}{note[1:]}" for note in notes), icon=":material/info:")
     if extras["recovered_pre_activations"]:
         worst = max(item["max_abs_error"] for item in extras["recovered_pre_activations"])
         names = ", ".join(item["name"] for item in extras["recovered_pre_activations"])
@@ -108,16 +191,16 @@ def show_run(run) -> None:
     st.dataframe(table, hide_index=True, width="stretch")
     st.caption("Per-layer pre-activation statistics. Look for std far from ~1 (exploding or vanishing), "
                "a large share of zeros after ReLU (dead units), and any NaN/Inf.")
-    download("Layer statistics", table, "your_model_layers.csv")
+    download("Layer statistics", table, "your_model_layers.csv", prefix)
 
     left, right = st.columns(2)
-    post = left.toggle("Show after the activation", key=key("post"))
-    log_counts = right.toggle("Log-scale counts", key=key("log_counts"))
+    post = left.toggle("Show after the activation", key=key(f"{prefix}post"))
+    log_counts = right.toggle("Log-scale counts", key=key(f"{prefix}log_counts"))
     st.plotly_chart(layer_figures.histogram_grid(snapshot, post_activation=post, log_counts=log_counts),
-                    width="stretch", key=key("histograms"))
+                    width="stretch", key=key(f"{prefix}histograms"))
     st.caption("One histogram per probed layer, input side first. Widths that grow or shrink from panel to panel "
                "mean exploding or vanishing activations; a tall bar at 0 after ReLU is units that are off.")
-    download("Histograms", layer_figures.histogram_table(snapshot, post), "your_model_histograms.csv")
+    download("Histograms", layer_figures.histogram_table(snapshot, post), "your_model_histograms.csv", prefix)
 
     st.subheader("Layers that are not probed")
     unprobed = pd.DataFrame(extras["unprobed_layers"], columns=["name", "type", "reason"])
@@ -127,14 +210,36 @@ def show_run(run) -> None:
         st.dataframe(unprobed, hide_index=True, width="stretch")
         st.caption("Only Dense and convolution layers have a pre-activation; each other layer is listed with why.")
 
-    st.subheader("Findings")
-    findings = diagnose_run(run)
-    if not findings:
-        st.success("Nothing alarming in these numbers.", icon=":material/check_circle:")
-    for finding in findings:
-        where = f"{finding.layer}: " if finding.layer else ""
-        text = f"**{where}{finding.message}**" + (f"  \n→ {finding.suggestion}" if finding.suggestion else "")
-        SEVERITY_BOX.get(finding.severity, st.info)(text)
+
+def show_results(run, baseline, live: bool, prefix: str = "") -> None:
+    """Findings first (as on Activations), then the comparison and the details; ``live`` adds Train."""
+    st.subheader(f"{run.source}: {len(run.latest.layers)} probed layers, {when(run)}")
+    if run.halted is not None:
+        st.error(f"Training stopped: {run.halted.message()}.", icon=":material/dangerous:")
+    if live:
+        train_more_button(run, baseline)
+    if baseline is None:
+        st.markdown("**Findings**")
+        show_findings(run)
+        show_details(run, prefix)
+        return
+    show_comparison(run, baseline)
+    shown = st.radio("Details of", [label_of(run), label_of(baseline)], horizontal=True, key=key(f"{prefix}details"))
+    show_details(run if shown == label_of(run) else baseline, prefix)
+
+
+def train_more_button(run, baseline) -> None:
+    more = max(int(controls["steps"]), 1)
+    both = " (both runs)" if baseline is not None else ""
+    if st.button(f"Train {more} more step{'s' if more > 1 else ''}{both}", key=key("train_more"),
+                 icon=":material/play_arrow:"):
+        try:
+            with state.run_lock():  # never two steps of one session's run at once
+                for each in (run, baseline):
+                    if each is not None:
+                        each.train(more)
+        except UserError as error:
+            show_user_error(error)
 
 
 st.title("Your model")
@@ -151,9 +256,9 @@ image_files = []
 if source == "upload":
     image_files = st.file_uploader("Images (one class per file-name prefix, e.g. 7_photo.png)",
                                    type=[suffix.lstrip(".") for suffix in IMAGE_SUFFIXES],
-                                   accept_multiple_files=True, key=key("images"))
+                                   accept_multiple_files=True, key=key("images")) or []
 columns = st.columns(5)
-settings = {
+controls = {
     "optimizer": columns[0].selectbox("Optimizer", list(OPTIMIZERS), index=list(OPTIMIZERS).index("adam"),
                                       key=key("optimizer")),
     "lr": columns[1].number_input("Learning rate", min_value=0.0, value=DEFAULT_LEARNING_RATES["adam"], format="%g",
@@ -165,26 +270,54 @@ settings = {
                                                             f"{MAX_STEPS_PER_PRESS} per press."),
     "seed": columns[4].number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key=key("seed")),
 }
+range_col, reinit_col = st.columns([3, 2])
+controls["input_range"] = range_col.radio(
+    "Input range (pixel values fed to the model)", list(RANGE_WORDS), format_func=RANGE_WORDS.get, horizontal=True,
+    key=key("input_range"), help="Auto reads it from the model's first layers: a Rescaling(1/255) or a Normalization "
+                                 "layer with pixel-scale means wants 0 … 255; otherwise 0 … 1.")
+controls["reinit"] = reinit_col.selectbox(
+    "Re-initialise kernels with", REINIT_CHOICES, key=key("reinit"),
+    format_func=lambda name: "none (keep the file's weights)" if name == NO_REINIT else name,
+    help="Draw every Dense/conv kernel afresh (biases 0) and compare with the file's own weights.")
+wanted = page_settings(model_file, source, image_files, controls)
 
-if st.button("Inspect this model", type="primary", key=key("inspect")):
+if st.button("Inspect this model", type="primary", key=key("inspect"), icon=":material/search:"):
+    refusal = None
     if model_file is None:
-        show_user_error("choose a .keras file first")
+        refusal = "choose a .keras file first"
     else:
         try:
             with st.spinner("Checking, loading and probing the model…"):
-                state.set_user_model_run(build_run(model_file, source, image_files, settings))
+                new_run, new_baseline = build_runs(model_file, source, image_files, controls)
+            state.set_user_model_run(new_run)
+            state.put(state.USER_MODEL_BASELINE, new_baseline)
+            state.put(state.USER_MODEL_BUILT_FROM, wanted)
+            state.pop(state.USER_MODEL_REFUSED)
         except UserError as error:
-            show_user_error(error)  # the previous run (if any) stays on screen
+            refusal = str(error)
         except (MemoryError, tf.errors.ResourceExhaustedError):
-            show_user_error("there is not enough memory for this model with this batch size; try a smaller batch")
+            refusal = "there is not enough memory for this model with this batch size; try a smaller batch"
+    if refusal is not None:
+        state.put(state.USER_MODEL_REFUSED, {"file": model_file.name if model_file is not None else None,
+                                             "message": refusal})
 
 run = state.current_user_model_run()
-if run is not None:
-    more = max(int(settings["steps"]), 1)
-    if st.button(f"Train {more} more step{'s' if more > 1 else ''}", key=key("train_more")):
-        try:
-            with state.run_lock():  # never two steps of one session's run at once
-                run.train(more)
-        except UserError as error:
-            show_user_error(error)
-    show_run(run)
+baseline = state.get(state.USER_MODEL_BASELINE)
+built = state.get(state.USER_MODEL_BUILT_FROM) or {}
+refused = state.get(state.USER_MODEL_REFUSED)
+if refused is not None:
+    show_user_error(refused["message"])
+if run is None:
+    if refused is None:
+        st.info("Choose a model file and press **Inspect this model**.", icon=":material/upload_file:")
+elif refused is not None:
+    # Nothing on the page may look like a result for the refused file: the last good one is folded away.
+    with st.expander(f"Results of {run.source}, the last model accepted (not the file refused above)"):
+        show_results(run, baseline, live=False, prefix="old_")
+else:
+    changed = changed_settings(built, wanted)
+    if changed:
+        st.warning(f"These results are out of date: the {', '.join(changed)} changed since they were made. "
+                   f"They show {run.source} on {run.dataset.name}. Press **Inspect this model** to apply the "
+                   "controls above.", icon=":material/edit:")
+    show_results(run, baseline, live=not changed)
