@@ -243,12 +243,13 @@ def test_a_learning_rate_of_a_million_halts_with_a_message(activations):
 def test_compare_page_shows_four_initializers_side_by_side():
     at = page("views/compare_inits.py", **{"compare:batch_size": BATCH}).run()
     assert_clean(at)
-    std = chart(at, "Pre-activation spread per layer, one line per initializer")
+    std = chart(at, "Pre-activation spread per layer")
+    assert std["layout"]["title"]["subtitle"]["text"] == "one line per initializer"
     lines = {trace["name"]: trace["y"] for trace in std["data"]}
     assert set(lines) == {"normal", "normal-0.01", "glorot-uniform", "he-normal"}
     assert lines["normal"][-1] > 1e4 * lines["he-normal"][-1]  # exploding by the logits
     assert lines["normal-0.01"][-1] < 1e-3 * lines["he-normal"][-1]  # vanishing
-    grid = chart(at, "Pre-activation histograms: one column per initializer")
+    grid = chart(at, "Pre-activation histograms, one column per initializer")
     assert len(grid["data"]) == 4 * 5  # 4 initializers × 5 layers
     table = at.dataframe[0].value.set_index("initializer")
     assert table.loc["normal-0.01", "loss"] == pytest.approx(math.log(10), abs=1e-3)

@@ -39,7 +39,7 @@ def assert_no_nan(fig):
 
 
 def title_of(fig) -> str:
-    return fig.layout.title.text
+    return figs.full_title(fig)  # details (notes on what was left out) sit in the subtitle
 
 
 @pytest.fixture(scope="module")

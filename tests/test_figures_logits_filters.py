@@ -12,6 +12,7 @@ from cnnviz.config import RunConfig
 from cnnviz.data import load_dataset
 from cnnviz.errors import UserError
 from cnnviz.figures import architecture as arch_figures
+from cnnviz.figures.activations import full_title
 from cnnviz.figures import filters as filter_figures
 from cnnviz.figures import logits as logit_figures
 from cnnviz.training import Run
@@ -171,7 +172,7 @@ def test_logit_boxes_leave_out_non_finite_rows_and_say_so():
     logits = rng.normal(size=(50, 10))
     logits[3, 2] = np.nan
     fig = logit_figures.logit_distribution_figure(logits, DIGITS, "at initialization (step 0)")
-    assert "step 0" in fig.layout.title.text and "1 examples with non-finite logits left out" in fig.layout.title.text
+    assert "step 0" in full_title(fig) and "1 examples with non-finite logits left out" in full_title(fig)
     assert len(fig.data) == 10 and all(len(box.y) == 49 for box in fig.data)
     assert fig.layout.yaxis.title.text and fig.layout.xaxis.title.text
     assert_no_nan(fig)
@@ -196,7 +197,7 @@ def test_a_uniform_softmax_piles_up_at_one_over_classes_and_ln_classes():
 def test_confusion_matrix_shows_counts_and_accuracy():
     counts = logit_figures.confusion_counts(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), 2)
     fig = logit_figures.confusion_matrix_figure(counts, ["0", "1"], "after 20 training steps")
-    assert "accuracy 75.0%" in fig.layout.title.text and "after 20 training steps" in fig.layout.title.text
+    assert "accuracy 75.0%" in full_title(fig) and "after 20 training steps" in full_title(fig)
     assert fig.data[0].text == ((1, 0), (1, 2)) or np.asarray(fig.data[0].text).tolist() == [[1, 0], [1, 2]]
     assert fig.layout.xaxis.title.text == "predicted class" and fig.layout.yaxis.title.text == "true class"
 
@@ -208,7 +209,7 @@ def test_gallery_draws_every_image_with_its_softmax_and_marks_wrong_guesses(mnis
     logits[1] = np.eye(10)[(labels[1] + 1) % 10] * 5.0  # one wrong guess
     fig = logit_figures.softmax_gallery_figure(images, logit_figures.softmax_probabilities(logits), labels,
                                                [10, 11, 12, 13, 14], DIGITS, "after 20 training steps")
-    assert "after 20 training steps" in fig.layout.title.text
+    assert "after 20 training steps" in full_title(fig)
     assert sum(t.type == "heatmap" for t in fig.data) == 5 and sum(t.type == "bar" for t in fig.data) == 5
     marked = [a for a in fig.layout.annotations if a.text.startswith("#11")]
     assert marked and "✗" in marked[0].text and marked[0].font.color == logit_figures.WRONG_COLOUR
@@ -234,7 +235,7 @@ def test_kernel_grid_survives_all_zero_and_non_finite_weights():
     broken = np.ones((2, 3, 3))
     broken[1, 1, 1] = np.inf
     fig = filter_figures.kernel_grid_figure(broken, ["a", "b"], "broken")
-    assert "1 non-finite values shown as 0" in fig.layout.title.text
+    assert "1 non-finite values shown as 0" in full_title(fig)
     assert_no_nan(fig)
 
 
@@ -252,7 +253,7 @@ def test_feature_map_grid_shows_the_first_maps_on_the_right_scale(relu_net, digi
 def test_architecture_flow_has_a_bar_per_layer_on_log_axes():
     rows = zoo.layer_table("vgg16")
     fig = arch_figures.architecture_flow_figure(rows, (224, 224, 3), "vgg16")
-    assert "vgg16" in fig.layout.title.text and "138M parameters" in fig.layout.title.text
+    assert "vgg16" in full_title(fig) and "138M parameters" in full_title(fig)
     assert fig.layout.xaxis.type == "log" and fig.layout.xaxis2.type == "log"
     drawn = [name for trace in fig.data if trace.xaxis == "x" for name in trace.y]
     assert drawn.count("input") == 1 and set(drawn) == {"input", *(row["name"] for row in rows)}

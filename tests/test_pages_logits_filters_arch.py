@@ -33,13 +33,20 @@ def figures(at: AppTest) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
 
 
+def full_title(figure: dict) -> str:
+    """Title and subtitle as one line: 'conv1: 6 kernels of 5×5 | at initialization (step 0)'."""
+    title = figure["layout"]["title"]
+    subtitle = title.get("subtitle", {}).get("text", "")
+    return f"{title['text']} | {subtitle}" if subtitle else title["text"]
+
+
 def titles_list(at: AppTest) -> list[str]:
-    return [figure["layout"]["title"]["text"] for figure in figures(at)]
+    return [full_title(figure) for figure in figures(at)]
 
 
 def figure_titled(at: AppTest, words: str) -> dict:
     """The first figure whose title contains ``words``."""
-    return next(figure for figure in figures(at) if words in figure["layout"]["title"]["text"])
+    return next(figure for figure in figures(at) if words in full_title(figure))
 
 
 def assert_clean(at: AppTest) -> None:
@@ -159,16 +166,16 @@ def test_filters_page_draws_kernels_and_maps_and_follows_layer_and_image(small_r
     assert_clean(at)
     titles = titles_list(at)
     assert any(t.startswith("conv1: 6 kernels of 5×5") for t in titles)
-    assert any(t.startswith("conv2, filter 0: its 5×5 weights on each of 6 input maps") for t in titles)
-    assert any(t.startswith("conv1: 6 of 6 feature maps (28×28, pre-activation)") for t in titles)
-    assert any(t.startswith("Input: test image #0") for t in titles)
+    assert any(t.startswith("conv2, filter 0: its 5×5 weights | on each of its 6 input maps") for t in titles)
+    assert any(t.startswith("conv1: 6 of 6 feature maps | 28×28, pre-activation") for t in titles)
+    assert any(t.startswith("Input | test image #0") for t in titles)
 
     at.selectbox(key="filters:map_layer").set_value("conv2").run()
-    assert any(t.startswith("conv2: 16 of 16 feature maps (10×10, pre-activation)") for t in titles_list(at))
+    assert any(t.startswith("conv2: 16 of 16 feature maps | 10×10, pre-activation") for t in titles_list(at))
     at.radio(key="filters:map_mode").set_value("after the relu").run()
     assert any("after relu" in t for t in titles_list(at))
     at.number_input(key="filters:test_index").set_value(5).run()
-    assert any(t.startswith("Input: test image #5") for t in titles_list(at))
+    assert any(t.startswith("Input | test image #5") for t in titles_list(at))
     at.number_input(key="filters:deep_filter").set_value(3).run()
     assert any(t.startswith("conv2, filter 3:") for t in titles_list(at))
     assert_clean(at)
@@ -181,7 +188,7 @@ def test_filters_page_train_button_changes_the_kernels(training_run):
     at.button(key="filters:train").click().run()
     assert_clean(at)
     first = figure_titled(at, "conv1: 6 kernels")
-    assert f"after {training_run.step_count} training steps" in first["layout"]["title"]["text"]
+    assert f"after {training_run.step_count} training steps" in full_title(first)
     after = np.array(first["data"][0]["z"])
     assert not np.allclose(before, after)
 
@@ -198,7 +205,7 @@ def test_filters_page_accepts_an_uploaded_digit_and_refuses_other_files(small_ru
     png = tf.io.encode_png(digit[..., None]).numpy()
     at.file_uploader(key="filters:upload").upload("three.png", png, "image/png").run()
     assert_clean(at)
-    assert any(t.startswith("Input: your picture three.png") for t in titles_list(at))
+    assert any(t.startswith("Input | your picture three.png") for t in titles_list(at))
     at.file_uploader(key="filters:upload").upload("notes.png", b"this is not a picture", "image/png").run()
     assert_clean(at)
     assert any("not an image" in e.value for e in at.error)

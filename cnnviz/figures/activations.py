@@ -12,6 +12,7 @@ Curves over training steps live in :mod:`cnnviz.figures.training_curves`.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -23,10 +24,16 @@ from plotly.subplots import make_subplots
 from cnnviz.snapshot import Snapshot
 from cnnviz.histograms import Summary
 
-# Sizes chosen for a projector at the back of a lecture hall.
+# Sizes chosen for a projector at the back of a lecture hall. A projected page at 150 % zoom
+# gives a full-width chart about 500 CSS pixels: a title line of ~45 characters at TITLE_SIZE
+# fits; longer titles put their details on a smaller second line (see two_line_title).
 FONT_SIZE = 16
-TITLE_SIZE = 21
+TITLE_SIZE = 19
 SUBPLOT_TITLE_SIZE = 15
+# Legends sit in a row below the plot (never over a title or the data); they take one line
+# per ~5 entries, so charts with many layers colour by depth with a colour bar instead.
+LEGEND_BELOW = {"orientation": "h", "yref": "container", "y": 0.0, "yanchor": "bottom", "x": 0.0, "xanchor": "left"}
+MAX_LEGEND_ENTRIES = 8
 # Dark, saturated colours (D3's) read on projectors; light pastels wash out.
 LAYER_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
                  "#e377c2", "#17becf", "#7f7f7f", "#bcbd22", "#393b79", "#843c39")
@@ -47,6 +54,31 @@ HOUSE_TEMPLATE = go.layout.Template(layout={
                    "annotationdefaults")})
 
 
+# Many layers (VGG16's 16) are coloured by depth along this scale, dark enough on white at both ends.
+DEPTH_SCALE = [[0.0, "#08306b"], [0.3, "#2171b5"], [0.55, "#2ca02c"], [0.8, "#f16913"], [1.0, "#a50f15"]]
+
+
+def layer_colours(names) -> tuple[dict[str, str], go.Scatter | None]:
+    """(name -> colour, colour bar or None) for per-layer lines.
+
+    Up to MAX_LEGEND_ENTRIES layers get the house palette and a legend; more are coloured
+    by depth (input side dark blue, output side red) and explained by a colour bar whose
+    ticks name a few layers — a legend of 16 entries would scroll or cover the chart.
+    """
+    names = list(names)
+    if len(names) <= MAX_LEGEND_ENTRIES:
+        return {name: layer_colour(i) for i, name in enumerate(names)}, None
+    from plotly.colors import sample_colorscale
+
+    colours = sample_colorscale(DEPTH_SCALE, [i / (len(names) - 1) for i in range(len(names))])
+    ticks = sorted({round(i * (len(names) - 1) / 4) for i in range(5)})
+    bar = go.Scatter(x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip", marker={
+        "colorscale": DEPTH_SCALE, "cmin": 0, "cmax": len(names) - 1, "color": [0], "showscale": True,
+        "colorbar": {"title": {"text": f"layer (1–{len(names)})", "side": "right"}, "thickness": 16,
+                     "tickvals": ticks, "ticktext": [names[t] for t in ticks], "len": 0.9}})
+    return dict(zip(names, colours)), bar
+
+
 def layer_colour(index: int) -> str:
     """The colour of the ``index``-th layer; every per-layer chart uses the same one."""
     return LAYER_COLOURS[index % len(LAYER_COLOURS)]
@@ -57,10 +89,41 @@ def label_colour(label: str, index: int) -> str:
     return INIT_COLOURS.get(label, layer_colour(index))
 
 
+def two_line_title(main: str, detail: str | None) -> str:
+    """``main`` in the title's size, ``detail`` on a smaller second line (so neither is cut off)."""
+    return main if not detail else f"{main}<br><sup>{detail}</sup>"
+
+
+def title_layout(title: str, size: int = TITLE_SIZE) -> dict:
+    """Plotly ``layout.title`` for ``title``; anything after its first ``<br>`` becomes the subtitle.
+
+    Plotly places a multi-line title by its first line and cuts the rest off at the top of
+    the figure; a subtitle is laid out below the title. The title sits at the top of the
+    figure and pushes the plot down when it needs the room (``automargin``).
+    """
+    main, _, rest = title.partition("<br>")
+    layout = {"text": main, "font": {"size": size}, "x": 0.0, "xanchor": "left", "xref": "container",
+              "yref": "container", "y": 1.0, "yanchor": "top", "pad": {"t": 12, "l": 8}, "automargin": True}
+    detail = re.sub(r"</?sup>", "", rest).strip()
+    if detail:
+        layout["subtitle"] = {"text": detail, "font": {"size": max(size - 5, 13)}}
+    return layout
+
+
+def full_title(fig: go.Figure) -> str:
+    """The title and subtitle of ``fig`` as one line of text (for notes and tests)."""
+    title = fig.layout.title
+    subtitle = title.subtitle.text if title.subtitle and title.subtitle.text else ""
+    return f"{title.text or ''} {subtitle}".strip()
+
+
 def style(fig: go.Figure, title: str, height: int | None = None) -> go.Figure:
-    """Large fonts, a white background and a title: the house look of every figure."""
+    """Large fonts, a white background and a title: the house look of every figure.
+
+    Legends, subplot titles and the data never draw over the title (see :func:`title_layout`).
+    """
     fig.update_layout(
-        title={"text": title, "font": {"size": TITLE_SIZE}, "x": 0.0, "xanchor": "left"},
+        title=title_layout(title),
         font={"size": FONT_SIZE},
         template=HOUSE_TEMPLATE,
         margin={"l": 70, "r": 30, "t": 90, "b": 70},
@@ -181,17 +244,30 @@ def _histogram_bar(edges: np.ndarray, counts: np.ndarray, colour: str, name: str
     )
 
 
-def _layer_title(layer, post_activation: bool) -> str:
+def _compact(value: float) -> str:
+    """3 significant digits, with a short exponent for very small or large values (4.4e-4, 1.07e4)."""
+    if value == 0 or 1e-3 <= abs(value) < 1e4:
+        return f"{value:.3g}"
+    mantissa, exponent = f"{value:.2e}".split("e")
+    return f"{float(mantissa):.3g}e{int(exponent)}"
+
+
+def _layer_stats(layer, post_activation: bool) -> list[str]:
     pre = layer.pre_activation
-    arrow = f"→{layer.activation}" if layer.activation != "linear" else "(linear)"
-    parts = [f"<b>{layer.name}</b> {arrow}"]
+    parts = []
     if math.isfinite(pre.std):
-        parts.append(f"σ={pre.std:.3g}")
+        parts.append(f"σ={_compact(pre.std)}")
     if layer.dead_fraction is not None:
         parts.append(f"{layer.dead_fraction:.0%} ≤0" if not post_activation else f"{layer.dead_fraction:.0%} at 0")
     if pre.nonfinite:
         parts.append(f"⚠ {pre.nonfinite:,} NaN/Inf")
-    return " ".join(parts[:1]) + "  " + ", ".join(parts[1:])
+    return parts
+
+
+def _layer_title(layer, post_activation: bool) -> str:
+    """'<b>conv1</b> →relu' over 'σ=0.475, 83% ≤0': two short lines fit a panel a third of a projected page wide."""
+    arrow = f"→{layer.activation}" if layer.activation != "linear" else "(linear)"
+    return f"<b>{layer.name}</b> {arrow}<br>" + ", ".join(_layer_stats(layer, post_activation))
 
 
 def _grid_shape(n: int) -> tuple[int, int]:
@@ -212,7 +288,7 @@ def histogram_grid(snapshot: Snapshot, post_activation: bool = False, shared_x: 
     layers = snapshot.layers
     rows, cols = _grid_shape(max(len(layers), 1))
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[_layer_title(l, post_activation) for l in layers] or [""],
-                        horizontal_spacing=0.06, vertical_spacing=min(0.12, 0.5 / rows),
+                        horizontal_spacing=0.07, vertical_spacing=min(0.16, 0.6 / rows),
                         x_title="post-activation value" if post_activation else "pre-activation value",
                         y_title="count" + (" (log scale)" if log_counts else ""))
     skipped = []
@@ -233,16 +309,20 @@ def histogram_grid(snapshot: Snapshot, post_activation: bool = False, shared_x: 
     title = f"{view} histograms per layer — step {snapshot.step}"
     if skipped:
         title += f"<br><sup>not drawn (non-finite values): {', '.join(skipped)}</sup>"
-    return style(fig, title, height=230 * rows + 150)
+    fig = style(fig, title, height=250 * rows + 160)
+    fig.update_layout(margin={"t": 120})  # the first row's two-line panel titles sit under the title
+    return fig
 
 
 def comparison_histogram_grid(snapshots: Mapping[str, Snapshot], post_activation: bool = False,
-                              log_counts: bool = False) -> go.Figure:
+                              log_counts: bool = False, shared_x: bool = False) -> go.Figure:
     """One column per run (e.g. per initializer), one row per layer, same network and batch.
 
     What to look for: reading down a column shows how a run's signal spreads or
-    shrinks with depth; reading across a row compares initializers at one layer
-    (each panel has its own x range: compare the σ in the titles).
+    shrinks with depth; reading across a row compares initializers at one layer. Each
+    panel has its own x range unless ``shared_x``: then every panel of a row (one layer)
+    shares one, so a layer 10,000x wider under one initializer looks 10,000x wider.
+    The layer's name labels each row; the panel titles give σ and the share ≤ 0.
     """
     labels = list(snapshots)
     layer_names = [l.name for l in snapshots[labels[0]].layers] if labels else []
@@ -250,11 +330,11 @@ def comparison_histogram_grid(snapshots: Mapping[str, Snapshot], post_activation
     titles = []
     for name in layer_names:
         for label in labels:
-            titles.append(_layer_title(snapshots[label].layer(name), post_activation))
+            stats = _layer_stats(snapshots[label].layer(name), post_activation)
+            titles.append("<br>".join([", ".join(stats[:1]), ", ".join(stats[1:])]) if stats else "")
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles or [""], column_titles=None,
-                        horizontal_spacing=0.04, vertical_spacing=min(0.1, 0.45 / rows),
-                        x_title="post-activation value" if post_activation else "pre-activation value",
-                        y_title="count" + (" (log scale)" if log_counts else ""))
+                        horizontal_spacing=0.05, vertical_spacing=min(0.12, 0.5 / rows),
+                        x_title="post-activation value" if post_activation else "pre-activation value")
     for col, label in enumerate(labels, start=1):
         for row, name in enumerate(layer_names, start=1):
             layer = snapshots[label].layer(name)
@@ -262,18 +342,33 @@ def comparison_histogram_grid(snapshots: Mapping[str, Snapshot], post_activation
             if hist is not None:
                 bar = _histogram_bar(*hist, label_colour(label, col - 1), f"{label} · {name}")
                 fig.add_trace(bar, row=row, col=col)
+    for row, name in enumerate(layer_names, start=1):
+        # Row label: the layer, on the first column's y axis. The runs of a row saw the same batch, so
+        # they share one count axis (labelled once) and, with ``shared_x``, one value axis.
+        fig.update_yaxes(title_text=f"<b>{name}</b>", title_standoff=4, row=row, col=1)
+        first = (row - 1) * cols + 1
+        for col in range(2, cols + 1):
+            fig.update_yaxes(matches=f"y{first if first > 1 else ''}", showticklabels=False, row=row, col=col)
+            if shared_x:
+                fig.update_xaxes(matches=f"x{first if first > 1 else ''}", row=row, col=col)
+    # Few, level tick labels: four panels share a projected half page, rotated labels would collide.
+    fig.update_xaxes(nticks=3, tickangle=0, tickfont={"size": FONT_SIZE - 3})
     if log_counts:
         fig.update_yaxes(type="log", dtick=1)
     fig.update_layout(bargap=0)
-    fig.update_annotations(font_size=SUBPLOT_TITLE_SIZE - 1)
-    for col, label in enumerate(labels, start=1):  # column headers above the first row
-        fig.add_annotation(text=f"<b>{label}</b>", xref=f"x{col if col > 1 else ''} domain", yref="paper",
-                           x=0.5, y=1.0, yshift=48, showarrow=False, font={"size": FONT_SIZE + 2,
-                                                                              "color": label_colour(label, col - 1)})
-    view = "Post-activation" if post_activation else "Pre-activation"
-    fig = style(fig, f"{view} histograms: one column per initializer, same network and batch",
-                height=190 * rows + 190)
-    fig.update_layout(margin={"t": 140})
+    fig.update_annotations(font_size=SUBPLOT_TITLE_SIZE - 2)
+    for col, label in enumerate(labels, start=1):  # column headers above the first row's panel titles
+        # A projected page gives each of four columns ~100 px: long names break at their hyphen.
+        header = label.replace("-", "-<br>", 1) if len(label) > 10 and "-" in label else label
+        fig.add_annotation(text=f"<b>{header}</b>", xref=f"x{col if col > 1 else ''} domain", yref="paper",
+                           x=0.5, y=1.0, yanchor="bottom", yshift=38, showarrow=False,
+                           font={"size": FONT_SIZE - 1, "color": label_colour(label, col - 1)})
+    view = "Pre-activation" if not post_activation else "Post-activation"
+    scale = "one x range per layer (row)" if shared_x else "each panel on its own x range"
+    counts = "counts on a log scale" if log_counts else "counts"
+    fig = style(fig, two_line_title(f"{view} histograms, one column per initializer",
+                                    f"same network and batch; {scale}; {counts}"), height=200 * rows + 200)
+    fig.update_layout(margin={"t": 170, "l": 80})
     return fig
 
 
@@ -342,8 +437,8 @@ def std_per_layer(snapshots, predicted: Mapping[str, float] | None = None, title
     title = title or "Pre-activation spread per layer"
     if skipped:
         title += f"<br><sup>not drawn (std zero or non-finite): {', '.join(skipped)}</sup>"
-    fig = style(fig, title, height=460)
-    fig.update_layout(legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 1.0, "xanchor": "right"})
+    fig = style(fig, title, height=470)
+    fig.update_layout(legend=LEGEND_BELOW)
     return fig
 
 
@@ -353,7 +448,8 @@ def compare_std_chart(snapshots: Mapping[str, Snapshot], predicted: Mapping[str,
     What to look for: the lines fan out by decades; the one that stays flat is the
     initializer whose variance matches the layers' fan-in.
     """
-    return std_per_layer(snapshots, predicted, title="Pre-activation spread per layer, one line per initializer")
+    return std_per_layer(snapshots, predicted,
+                         title=two_line_title("Pre-activation spread per layer", "one line per initializer"))
 
 
 def comparison_table(snapshots: Mapping[str, Snapshot]) -> pd.DataFrame:

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from cnnviz.figures.activations import title_layout
+
 FONT = {"size": 16}
 TITLE_FONT = {"size": 20}
 TYPE_COLOURS = {
@@ -78,11 +80,13 @@ def architecture_flow_figure(rows: Sequence[dict], input_shape: Sequence[int], a
     fig.update_xaxes(title_text="values per image (log scale)", row=1, col=1)
     fig.update_xaxes(title_text="parameters (log scale)", row=1, col=2)
     total = sum(layer["params"] for layer in layers)
-    fig.update_layout(title={"text": f"{arch}: shape of the data flowing through, input {shape_text(input_shape)}, "
-                                     f"{compact_number(total)} parameters", "font": TITLE_FONT},
+    fig.update_layout(title=title_layout(f"{arch}: input {shape_text(input_shape)}, {compact_number(total)} parameters"
+                                         "<br>the shape of the data flowing through, layer by layer",
+                                         TITLE_FONT["size"]),
                       font=FONT, template="plotly_white", barmode="overlay",
-                      height=max(360, 40 * len(layers) + 190),
-                      legend={"orientation": "h", "y": -0.12, "x": 0, "title": {"text": "layer type"}, "font": {"size": 15}},
+                      height=max(380, 40 * len(layers) + 220),
+                      legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0,
+                              "title": {"text": "layer type"}, "font": {"size": 15}},
                       hoverlabel={"font": FONT}, margin={"l": 90, "r": 30, "t": 90, "b": 100})
     fig.update_annotations(font_size=16)
     return fig

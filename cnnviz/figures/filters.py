@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from cnnviz.figures.activations import title_layout
+
 FONT = {"size": 16}
 TITLE_FONT = {"size": 20}
 DIVERGING = "RdBu_r"  # negative = blue, 0 = white, positive = red
@@ -45,7 +47,7 @@ def _tile_grid(tiles: np.ndarray, labels: Sequence[str], title: str, colour_titl
     count, height, width = tiles.shape if tiles.ndim == 3 else (0, 1, 1)
     rows, columns = grid_shape(max(count, 1), max_columns)
     gap = max(1.0, 0.25 * max(height, width))
-    label_room = max(1.2, 0.35 * height)  # space above each tile for its label
+    label_room = max(1.6, 0.35 * height)  # space above each tile for its label
     biggest = float(np.abs(tiles).max()) if tiles.size else 0.0
     biggest = biggest if biggest > 0 else 1.0  # all-zero kernels (zeros init) still get a scale
     # Five significant digits of the largest value are more than a colour can show, and keep
@@ -59,7 +61,7 @@ def _tile_grid(tiles: np.ndarray, labels: Sequence[str], title: str, colour_titl
         traces.append(go.Heatmap(z=tiles[k].tolist(), x0=x0, dx=1, y0=y0, dy=1, coloraxis="coloraxis",
                                  hovertemplate=f"{labels[k]}: %{{z:.4g}}<extra></extra>"))
         annotations.append({"x": x0 + (width - 1) / 2, "y": y0 - 0.5, "text": labels[k], "showarrow": False,
-                            "xref": "x", "yref": "y", "yanchor": "bottom", "font": {"size": 14}})
+                            "xref": "x", "yref": "y", "yanchor": "bottom", "font": {"size": 13}})
     colour_axis = {"colorscale": DIVERGING, "cmin": -biggest, "cmax": biggest, "cmid": 0.0} if signed \
         else {"colorscale": NON_NEGATIVE, "cmin": 0.0, "cmax": biggest}
     colour_axis["colorbar"] = {"title": {"text": colour_title, "side": "right", "font": FONT}, "thickness": 18,
@@ -69,7 +71,7 @@ def _tile_grid(tiles: np.ndarray, labels: Sequence[str], title: str, colour_titl
     fig = go.Figure(traces)
     fig.update_layout(
         coloraxis=colour_axis, annotations=annotations, font=FONT, template="plotly_white",
-        title={"text": title + note, "font": TITLE_FONT},
+        title=title_layout(title + note, TITLE_FONT["size"]),
         xaxis={**hidden, "range": [-0.5 - gap / 2, columns * (width + gap) - gap / 2 - 0.5], "constrain": "domain"},
         yaxis={**hidden, "range": [rows * (height + gap + label_room) - gap / 2 - 0.5, -0.5],
                "scaleanchor": "x", "constrain": "domain"},
@@ -85,7 +87,7 @@ def _height(rows: int, columns: int, tile_h: int, tile_w: int, gap: float, label
     return int(max(200, rows * (tile_h + gap + label_room) * unit + 100))
 
 
-def kernel_grid_figure(tiles: np.ndarray, labels: Sequence[str], title: str, max_columns: int = 16) -> go.Figure:
+def kernel_grid_figure(tiles: np.ndarray, labels: Sequence[str], title: str, max_columns: int = 8) -> go.Figure:
     """Kernel weights as a grid of small images on one shared, symmetric diverging scale.
 
     Red weights excite, blue inhibit, white is 0. Untrained kernels look like noise;
@@ -93,8 +95,9 @@ def kernel_grid_figure(tiles: np.ndarray, labels: Sequence[str], title: str, max
     All-white tiles are filters whose weights are (near) zero.
     """
     tiles = np.asarray(tiles)[:MAX_TILES]
+    # Eight to a row: on a projected half page a tile is then ~50 px, room for its label.
     return _tile_grid(tiles, list(labels)[:MAX_TILES], title, "weight", signed=True,
-                      max_columns=max_columns, max_tile_px=110, plot_px=1000)
+                      max_columns=max_columns, max_tile_px=80, plot_px=800)
 
 
 def feature_map_grid_figure(maps: np.ndarray, title: str, pre_activation: bool, limit: int = 32,
@@ -116,7 +119,8 @@ def feature_map_grid_figure(maps: np.ndarray, title: str, pre_activation: bool, 
         peaks = np.abs(tiles).reshape(shown, -1).max(axis=1)
         tiles = tiles / np.where(peaks > 0, peaks, 1.0)[:, None, None]
         colour_title = "value ÷ map's max |value|"
-    return _tile_grid(tiles, [f"map {k}" for k in range(shown)], title, colour_title, signed=signed,
+    # Tiles are labelled by number only ("map 12" does not fit over a small tile); the title says "maps".
+    return _tile_grid(tiles, [str(k) for k in range(shown)], title, colour_title, signed=signed,
                       max_columns=max_columns, max_tile_px=130, plot_px=900)
 
 
@@ -131,6 +135,7 @@ def input_image_figure(image: np.ndarray, title: str) -> go.Figure:
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed",
                      scaleanchor="x", constrain="domain")
-    fig.update_layout(title={"text": title, "font": {"size": 17}}, font=FONT, height=300, width=300,
+    # No fixed width: the figure takes its column's width (a 300 px figure in a narrow column was cut off).
+    fig.update_layout(title=title_layout(title, 16), font=FONT, height=320,
                       margin={"l": 10, "r": 10, "t": 60, "b": 10}, template="plotly_white")
     return fig

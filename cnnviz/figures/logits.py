@@ -13,15 +13,18 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from cnnviz.figures.activations import title_layout
+
 # Readable from the back of a lecture hall.
 FONT = {"size": 16}
-TITLE_FONT = {"size": 20}
+TITLE_FONT = {"size": 19}
 AXIS_TICK_FONT = {"size": 15}
 GROUP_COLOURS = ("#9e9e9e", "#1565c0", "#e65100", "#2e7d32")  # first = earliest (init), then later steps
 CORRECT_COLOUR, WRONG_COLOUR, OTHER_COLOUR = "#2e7d32", "#c62828", "#90a4ae"
 PROBABILITY_BINS = 20
-# Below the x axis: inside the plot it would cover the bars piled up at "certain".
-HISTOGRAM_LEGEND = {"title": {"text": "network at"}, "orientation": "h", "x": 0, "y": -0.3, "yanchor": "top"}
+# At the bottom of the figure: inside the plot it would cover the bars piled up at "certain".
+HISTOGRAM_LEGEND = {"title": {"text": "network at"}, "orientation": "h", "x": 0, "xanchor": "left",
+                    "yref": "container", "y": 0, "yanchor": "bottom"}
 
 
 def softmax_probabilities(logits: np.ndarray) -> np.ndarray:
@@ -56,10 +59,16 @@ def _dropped_note(logits: np.ndarray) -> str:
     return f" ({dropped} examples with non-finite logits left out)" if dropped else ""
 
 
+def _title(main: str, detail: str = "") -> str:
+    """A short main line (fits a projected half page) and the details, smaller, below it."""
+    return f"{main}<br><sup>{detail}</sup>" if detail else main
+
+
 def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
     """Title, size and projector-sized fonts. Axis fonts are set on the axes themselves so a
-    host theme (Streamlit's) cannot shrink them back."""
-    fig.update_layout(title={"text": title, "font": TITLE_FONT}, font=FONT, height=height,
+    host theme (Streamlit's) cannot shrink them back. The title pushes the plot down when it
+    needs the room (automargin), so nothing is drawn over it."""
+    fig.update_layout(title=title_layout(title, TITLE_FONT["size"]), font=FONT, height=height,
                       margin={"l": 70, "r": 30, "t": 95, "b": 70}, template="plotly_white",
                       legend={"font": FONT}, hoverlabel={"font": FONT})
     fig.update_xaxes(tickfont=AXIS_TICK_FONT, title_font=FONT)
@@ -82,14 +91,16 @@ def logit_distribution_figure(logits: np.ndarray, class_names: Sequence[str], wh
                              marker_color="#1565c0", showlegend=False))
     fig.update_xaxes(title_text="output unit (class)", type="category")
     fig.update_yaxes(title_text="logit value (raw score before softmax)", zeroline=True)
-    return _style(fig, f"Logits of {len(finite)} test images per class, {when}{_dropped_note(logits)}", 420)
+    return _style(fig, _title(f"Logits per class, {when}",
+                              f"{len(finite)} test images{_dropped_note(logits)}"), 440)
 
 
-def _reference_line(fig: go.Figure, x: float, text: str, side: str) -> None:
-    """A dashed vertical line labelled just above the plot area (clear of the bars)."""
+def _reference_line(fig: go.Figure, x: float, text: str, side: str, row: int = 0) -> None:
+    """A dashed vertical line labelled just above the plot area (clear of the bars); labels of
+    different ``row`` sit one above the other, so two near lines never print over each other."""
     fig.add_vline(x=x, line_dash="dash", line_color="#424242", line_width=2)
     fig.add_annotation(x=x, xref="x", y=1.0, yref="paper", yanchor="bottom", xanchor=side, text=text,
-                       showarrow=False, font={"size": 15, "color": "#424242"})
+                       yshift=2 + 20 * row, showarrow=False, font={"size": 15, "color": "#424242"})
 
 
 def max_probability_figure(groups: Mapping[str, np.ndarray], classes: int) -> go.Figure:
@@ -106,11 +117,11 @@ def max_probability_figure(groups: Mapping[str, np.ndarray], classes: int) -> go
                                    xbins={"start": 0.0, "end": 1.0 + 1e-9, "size": 1.0 / PROBABILITY_BINS},
                                    marker_color=GROUP_COLOURS[index % len(GROUP_COLOURS)]))
     _reference_line(fig, 1.0 / classes, f"uniform 1/{classes}", "left")
-    _reference_line(fig, 1.0, "certain", "right")
+    _reference_line(fig, 1.0, "certain", "right", row=1)
     fig.update_layout(barmode="overlay", legend=HISTOGRAM_LEGEND)
-    fig.update_xaxes(title_text="highest softmax probability of an image", range=[0, 1.02])
+    fig.update_xaxes(title_text="top probability of an image", range=[0, 1.02])
     fig.update_yaxes(title_text="test images (count)")
-    return _style(fig, "How sure is the network? Top probability per image", 450)
+    return _style(fig, _title("How sure is the network?", "Top probability per image"), 480)
 
 
 def entropy_figure(groups: Mapping[str, np.ndarray], classes: int) -> go.Figure:
@@ -127,9 +138,9 @@ def entropy_figure(groups: Mapping[str, np.ndarray], classes: int) -> go.Figure:
                                    marker_color=GROUP_COLOURS[index % len(GROUP_COLOURS)]))
     _reference_line(fig, uniform, f"uniform: ln {classes} = {uniform:.3f}", "right")
     fig.update_layout(barmode="overlay", legend=HISTOGRAM_LEGEND)
-    fig.update_xaxes(title_text="softmax entropy of an image (nats)", range=[0, uniform * 1.05])
+    fig.update_xaxes(title_text="entropy of an image (nats)", range=[0, uniform * 1.05])
     fig.update_yaxes(title_text="test images (count)")
-    return _style(fig, "Softmax entropy per image (0 = certain)", 450)
+    return _style(fig, _title("Softmax entropy per image", "0 = certain"), 480)
 
 
 def confusion_matrix_figure(counts: np.ndarray, class_names: Sequence[str], when: str) -> go.Figure:
@@ -148,7 +159,7 @@ def confusion_matrix_figure(counts: np.ndarray, class_names: Sequence[str], when
                                hovertemplate="true %{y}, predicted %{x}: %{z} images<extra></extra>"))
     fig.update_xaxes(title_text="predicted class", type="category", side="bottom")
     fig.update_yaxes(title_text="true class", type="category", autorange="reversed")
-    return _style(fig, f"Confusion matrix of {total} test images, {when}: accuracy {accuracy:.1%}", 560)
+    return _style(fig, _title("Confusion matrix", f"{total} test images, {when}: accuracy {accuracy:.1%}"), 580)
 
 
 def softmax_gallery_figure(images: np.ndarray, probabilities: np.ndarray, labels: np.ndarray,
@@ -183,7 +194,7 @@ def softmax_gallery_figure(images: np.ndarray, probabilities: np.ndarray, labels
         hidden = {"showticklabels": False, "showgrid": False, "zeroline": False, "ticks": ""}
         layout[_axis_key("x", image_axis)] = {**hidden, "domain": [left + 0.02 * cell_w, left + 0.98 * cell_w],
                                               "anchor": _axis_ref("y", image_axis), "constrain": "domain"}
-        layout[_axis_key("y", image_axis)] = {**hidden, "domain": [top - 0.55 * cell_h, top - 0.12 * cell_h],
+        layout[_axis_key("y", image_axis)] = {**hidden, "domain": [top - 0.56 * cell_h, top - 0.15 * cell_h],
                                               "anchor": _axis_ref("x", image_axis), "autorange": "reversed",
                                               "scaleanchor": _axis_ref("x", image_axis), "constrain": "domain"}
         layout[_axis_key("x", bar_axis)] = {"domain": [left + 0.1 * cell_w, left + 0.95 * cell_w], "type": "category",
@@ -192,14 +203,15 @@ def softmax_gallery_figure(images: np.ndarray, probabilities: np.ndarray, labels
                                             "tickvals": [0, 0.5, 1], "anchor": _axis_ref("x", bar_axis),
                                             "title": {"text": "p"} if col == 0 else None, "tickfont": {"size": 12}}
         wrong = predicted != truth
-        annotations.append({"text": f"#{indices[k]}: true {class_names[truth]}, says {class_names[predicted]} "
+        # Two short lines: four images share a projected half page, about 120 pixels each.
+        annotations.append({"text": f"#{indices[k]}: true {class_names[truth]}<br>says {class_names[predicted]} "
                                     f"{'✗' if wrong else '✓'}",
                             "x": left + cell_w / 2, "y": top - 0.02 * cell_h, "xref": "paper", "yref": "paper",
                             "showarrow": False, "yanchor": "top", "xanchor": "center",
-                            "font": {"size": 15, "color": WRONG_COLOUR if wrong else "#212121"}})
+                            "font": {"size": 14, "color": WRONG_COLOUR if wrong else "#212121"}})
     fig = go.Figure(traces, layout={**layout, "annotations": annotations, "showlegend": False})
-    return _style(fig, f"Single test images and their softmax, {when} (green = true class, red = wrong guess)",
-                  340 * rows + 110)
+    return _style(fig, _title(f"Single test images, {when}", "softmax bars: green = the true class, red = a wrong guess"),
+                  360 * rows + 110)
 
 
 def _axis_key(letter: str, number: int) -> str:

@@ -16,7 +16,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from cnnviz.histograms import histogram_edges, rebin
-from cnnviz.figures.activations import SUBPLOT_TITLE_SIZE, finite_positive, label_colour, layer_colour, log_ticks, style
+from cnnviz.figures.activations import (LEGEND_BELOW, SUBPLOT_TITLE_SIZE, finite_positive, label_colour, layer_colours,
+                                        log_ticks, style)
 
 MAX_HEATMAP_STEPS = 300  # more probed steps than this are thinned evenly (the last one always kept)
 # A layer whose values reach this many times its narrowest step's span gets an asinh value axis.
@@ -180,40 +181,45 @@ def gradient_and_update_chart(history: pd.DataFrame) -> go.Figure:
     large for that layer, far below mean it hardly moves.
     """
     table = gradient_table(history)
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
-                        subplot_titles=["gradient norm ‖∇w‖", "update / weight ratio ‖Δw‖/‖w‖"])
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14,
+                        subplot_titles=["gradient ‖∇w‖<br>(log scale)", "update ‖Δw‖/‖w‖<br>(log scale)"])
     title = "Gradients and update sizes per layer"
     if table.empty:
         return style(_empty(fig, "no gradients measured yet"), title, height=440)
-    for index, (layer, rows) in enumerate(table.groupby("layer", sort=False)):
-        colour = layer_colour(index)
+    colours, colour_bar = layer_colours(table["layer"].unique())
+    for layer, rows in table.groupby("layer", sort=False):
+        colour = colours[layer]
         for col, column in ((1, "grad_norm"), (2, "update_ratio")):
             keep = rows[column].map(finite_positive)
             fig.add_trace(go.Scatter(
                 x=rows.loc[keep, "step"].tolist(), y=rows.loc[keep, column].astype(float).tolist(),
                 mode="lines+markers", marker={"size": 5}, line={"color": colour, "width": 2.5},
-                name=layer, legendgroup=layer, showlegend=col == 1,
+                name=layer, legendgroup=layer, showlegend=col == 1 and colour_bar is None,
                 hovertemplate=f"{layer}<br>step %{{x}}: %{{y:.3g}}<extra></extra>",
             ), row=1, col=col)
+    if colour_bar is not None:
+        fig.add_trace(colour_bar, row=1, col=2)
     band = (HEALTHY_UPDATE_RATIO / 10 ** 0.5, HEALTHY_UPDATE_RATIO * 10 ** 0.5)  # half a decade either side
     fig.add_hrect(y0=band[0], y1=band[1], row=1, col=2,
                   fillcolor="#2ca02c", opacity=0.15, line_width=0)
     fig.add_hline(y=HEALTHY_UPDATE_RATIO, row=1, col=2, line={"color": "#2ca02c", "dash": "dash", "width": 2})
     # Annotations on a log axis take log10 of the value (add_hline's own label lands elsewhere).
-    fig.add_annotation(text="≈1e-3 rule of thumb", xref="x2 domain", yref="y2", x=0.0, xanchor="left",
+    fig.add_annotation(text="1e-3 rule of thumb", xref="x2 domain", yref="y2", x=0.0, xanchor="left",
                        y=math.log10(HEALTHY_UPDATE_RATIO * 10 ** 0.5), yanchor="bottom", showarrow=False,
-                       font={"size": 14, "color": "#1b7a1b"})
+                       font={"size": 13, "color": "#1b7a1b"})
     if not table["update_ratio"].map(finite_positive).any():
         # Step 0 has a gradient (the one step 1 will apply) but no update yet.
-        fig.add_annotation(text="press Step or Train:<br>update sizes exist after the first step",
+        fig.add_annotation(text="press Step or Train:<br>update sizes exist<br>after the first step",
                            xref="x2 domain", yref="y2 domain", x=0.5, y=0.5, showarrow=False, font={"size": 15})
     fig.update_xaxes(title_text="training step", **step_ticks(table["step"]))
     fig.update_yaxes(type="log")
-    fig.update_yaxes(title_text="‖∇w‖ (log scale)", row=1, col=1, **log_ticks(table["grad_norm"]))
-    fig.update_yaxes(title_text="‖Δw‖/‖w‖ (log scale)", row=1, col=2,
-                     **log_ticks([*table["update_ratio"], *band]))
+    # The subplot titles name the quantities: y-axis titles between the panels would cover the left one.
+    fig.update_yaxes(row=1, col=1, **log_ticks(table["grad_norm"]))
+    fig.update_yaxes(row=1, col=2, **log_ticks([*table["update_ratio"], *band]))
     fig.update_annotations(font_size=SUBPLOT_TITLE_SIZE)
-    return style(fig, title, height=440)
+    fig = style(fig, title, height=480)
+    fig.update_layout(legend=LEGEND_BELOW)
+    return fig
 
 
 # ------------------------------------------------------------------ loss
@@ -282,8 +288,8 @@ def loss_curve(history, chance_loss: float | None = None) -> go.Figure:
     title = "Training loss" + (" and accuracy" if single else " per run")
     if notes:
         title += f"<br><sup>{'; '.join(notes)} (not drawn)</sup>"
-    fig = style(fig, title, height=440)
-    fig.update_layout(legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0.0, "xanchor": "left"})
+    fig = style(fig, title, height=460)
+    fig.update_layout(legend=LEGEND_BELOW)
     return fig
 
 

@@ -190,7 +190,8 @@ def histogram_section(run: Run, snapshot) -> None:
 
 
 def spread_and_loss_section(run: Run, snapshot, history) -> None:
-    spread_col, loss_col = st.columns(2)
+    with st.container(key="wide-activations-spread-loss"):  # side by side when there is room (dashboard/style.py)
+        spread_col, loss_col = st.columns(2)
     with spread_col:
         initial = run.initial_snapshot()
         entries = [("step 0", initial)] + ([(f"step {snapshot.step}", snapshot)] if snapshot is not initial else [])

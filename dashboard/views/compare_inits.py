@@ -83,7 +83,8 @@ def train_all(runs: dict[str, Run], steps: int) -> None:
 
 def show_findings(runs: dict[str, Run]) -> None:
     """Each initializer's findings in its own column: what went wrong, in words."""
-    columns = st.columns(len(runs))
+    with st.container(key="cards-compare-findings"):  # two per row on a projector (dashboard/style.py)
+        columns = st.columns(len(runs))
     for column, (init, run) in zip(columns, runs.items()):
         with column:
             st.markdown(f"**{init}**")
@@ -107,7 +108,7 @@ st.title("Compare initializers")
 st.markdown("The same network sees the same batch of digits; only the way its weights were drawn differs. "
             "Watch how far each initializer lets the signal grow or shrink from layer to layer.")
 
-state.keep_widget_values(PAGE, ("inits", "steps", "post_activation", "log_counts", "moment"))
+state.keep_widget_values(PAGE, ("inits", "steps", "post_activation", "log_counts", "shared_x", "moment"))
 network = widgets.run_settings(PAGE, NETWORK_SETTINGS, heading="Network and batch")
 state.ensure_default(state.widget(PAGE, "inits"), DEFAULT_INITS)
 with st.sidebar:
@@ -207,14 +208,22 @@ if trained:
     csv_button("Loss data", lambda: curve_figures.histories_table(histories), "compare_loss.csv", "csv_loss")
 
 st.subheader("Histograms, layer by layer")
-post_col, log_col = st.columns(2)
+shared_col, post_col, log_col = st.columns(3)
+shared_x = shared_col.toggle("Same x range across initializers", key=state.widget(PAGE, "shared_x"),
+                             help="Each layer (row) gets one x range for all initializers: a layer 10,000x wider "
+                                  "under one initializer then looks 10,000x wider.")
 post = post_col.toggle("Post-activation view", key=state.widget(PAGE, "post_activation"),
                        help="What the next layer receives: ReLU moves all mass ≤ 0 to 0.")
 log_counts = log_col.toggle("Log-scaled counts", key=state.widget(PAGE, "log_counts"))
-st.plotly_chart(layer_figures.comparison_histogram_grid(snapshots, post_activation=post, log_counts=log_counts),
+st.plotly_chart(layer_figures.comparison_histogram_grid(snapshots, post_activation=post, log_counts=log_counts,
+                                                        shared_x=shared_x),
                 key=state.widget(PAGE, "chart_histograms"), config=PLOT_CONFIG)
-st.caption("One column per initializer, one row per layer. Each panel has its own x range: compare the σ in the "
-           "panel titles down a column to see growth or shrinkage with depth.")
+if shared_x:
+    st.caption("One column per initializer, one row per layer; every row shares one x range. The narrow "
+               "initializers' histograms shrink to a line at 0: that is how much smaller their values are.")
+else:
+    st.caption("One column per initializer, one row per layer. Each panel has its own x range, so the shapes look "
+               "alike: compare the σ in the panel titles, or switch on **Same x range across initializers**.")
 csv_button("Histogram data",
            lambda: pd.concat([layer_figures.histogram_table(snap, post).assign(initializer=init)
                               for init, snap in snapshots.items()]),

@@ -108,7 +108,7 @@ kh, kw, cin, cout = first.shape
 averaged = f", mean over its {cin} input channels" if cin > 1 else ""
 st.plotly_chart(filter_figures.kernel_grid_figure(
     fm.kernel_tiles(first), [f"f{k}" for k in range(cout)],
-    f"{layers[0]}: {cout} kernels of {kh}×{kw}{averaged}, {now}"), key="first_kernels")
+    f"{layers[0]}: {cout} kernels of {kh}×{kw}<br>{now}{averaged}"), key="first_kernels")
 shown = min(cout, filter_figures.MAX_TILES)
 st.caption("Red weights respond to bright pixels, blue ones to dark; one shared colour range, 0 is white. "
            "At init they are noise; after training, look for smooth edges and strokes."
@@ -132,11 +132,11 @@ else:
                                              key=state.widget(PAGE, "deep_filter")))
         tiles = fm.kernel_tiles(kernel, chosen)
         labels = [f"in {k}" for k in range(cin)]
-        title = f"{deep}, filter {chosen}: its {kh}×{kw} weights on each of {cin} input maps, {now}"
+        title = f"{deep}, filter {chosen}: its {kh}×{kw} weights<br>on each of its {cin} input maps, {now}"
         what = f"input channels (of {cin})"
     else:
         tiles, labels = fm.kernel_tiles(kernel), [f"f{k}" for k in range(cout)]
-        title = f"{deep}: {cout} filters, {kh}×{kw} weights averaged over {cin} input maps, {now}"
+        title = f"{deep}: {cout} filters of {kh}×{kw}<br>weights averaged over {cin} input maps, {now}"
         what = f"filters (of {cout})"
     st.plotly_chart(filter_figures.kernel_grid_figure(tiles, labels, title), key="deep_kernels")
     note = f" Showing the first {filter_figures.MAX_TILES} {what}." if len(tiles) > filter_figures.MAX_TILES else ""
@@ -162,15 +162,16 @@ if picked is not None:
     maps, probabilities = fm.run_feature_maps(run, layer, image, pre_activation=pre_activation)
     guess = int(np.argmax(probabilities))
     names = list(run.dataset.class_names) + [f"unit {k}" for k in range(len(run.dataset.class_names), run.classes)]
-    image_col, maps_col = st.columns([1, 4])
+    with st.container(key="cards-filters-input"):  # the image above the maps on a projector (dashboard/style.py)
+        image_col, maps_col = st.columns([1.6, 4])
     with image_col:
-        st.plotly_chart(filter_figures.input_image_figure(image, f"Input: {described}"), key="input_image")
+        st.plotly_chart(filter_figures.input_image_figure(image, f"Input<br>{described}"), key="input_image")
         st.markdown(f"The network says **{names[guess]}** (p = {probabilities[guess]:.2f}).")
     with maps_col:
         values = "pre-activation" if pre_activation else f"after {activation}"
         st.plotly_chart(filter_figures.feature_map_grid_figure(
-            maps, f"{layer}: {min(MAX_MAPS, maps.shape[-1])} of {maps.shape[-1]} feature maps "
-                  f"({maps.shape[0]}×{maps.shape[1]}, {values}), {now}", pre_activation, limit=MAX_MAPS,
+            maps, f"{layer}: {min(MAX_MAPS, maps.shape[-1])} of {maps.shape[-1]} feature maps"
+                  f"<br>{maps.shape[0]}×{maps.shape[1]}, {values}, {now}", pre_activation, limit=MAX_MAPS,
             shared_scale=shared_scale),
             key="feature_maps")
     st.caption(("Pre-activation maps are signed: red where the kernel matches the image, blue where it is opposed. "

@@ -106,7 +106,8 @@ for s in steps:
     groups[f"step {s}" + (" (init)" if s == 0 else "")] = logit_figures.softmax_probabilities(past["logits"][finite])
 if len(steps) == 1:
     st.caption("Press **Train 20 more steps** to compare these histograms with the trained network.")
-left, right = st.columns(2)
+with st.container(key="wide-logits-confidence"):  # side by side when there is room (dashboard/style.py)
+    left, right = st.columns(2)
 with left:
     st.plotly_chart(logit_figures.max_probability_figure(groups, run.classes), key="max_prob")
     st.caption(f"Uniform softmax: every image piled at 1/{run.classes} (logits ≈ 0, nothing decided). "
