@@ -44,8 +44,10 @@ LAYOUT_PROBLEMS_JS = r"""
     const name = `chart ${index + 1} "${title ? text(title) : ''}"`;
     const items = [];
     if (title) items.push(['title', title]);
+    const subtitle = plot.querySelector('.infolayer text[class*="subtitle"]');
+    if (subtitle) items.push(['subtitle', subtitle]);
     plot.querySelectorAll('.infolayer g.annotation').forEach(a => items.push([`annotation "${text(a)}"`, a]));
-    plot.querySelectorAll('.infolayer text[class$="title"]:not(.gtitle)').forEach(t => items.push([`axis title "${text(t)}"`, t]));
+    plot.querySelectorAll('.infolayer text[class$="title"]:not(.gtitle):not([class*="subtitle"])').forEach(t => items.push([`axis title "${text(t)}"`, t]));
     const legend = plot.querySelector('.infolayer .legend');
     if (legend) {
       const bg = legend.querySelector('rect.bg');

@@ -247,9 +247,24 @@ def _histogram_bar(edges: np.ndarray, counts: np.ndarray, colour: str, name: str
 def _compact(value: float) -> str:
     """3 significant digits, with a short exponent for very small or large values (4.4e-4, 1.07e4)."""
     if value == 0 or 1e-3 <= abs(value) < 1e4:
-        return f"{value:.3g}"
+        return f"{float(f'{value:.3g}'):g}"  # 2000, not 2e+03
     mantissa, exponent = f"{value:.2e}".split("e")
     return f"{float(mantissa):.3g}e{int(exponent)}"
+
+
+def _few_ticks(lo: float, hi: float) -> dict:
+    """At most three x ticks for [lo, hi]: 0 and ± one round step (1, 2 or 5 × 10^k) inside the range."""
+    reach = max(abs(lo), abs(hi))
+    if not math.isfinite(reach) or reach == 0:
+        return {}
+    power = 10.0 ** math.floor(math.log10(reach))
+    step = next((m * power for m in (5, 2, 1) if m * power <= 0.75 * reach), power / 2)  # labels stay inside
+    ticks = [t for t in (-step, 0.0, step) if lo - 1e-12 * reach <= t <= hi + 1e-12 * reach]
+    if len(ticks) < 2:  # a range away from 0: its ends, rounded
+        ticks = [float(f"{lo:.1g}"), float(f"{hi:.1g}")]
+    elif len(ticks) == 3 and len(_compact(step)) > 2:  # "-0.02 0 0.02" would not fit: the ends say enough
+        ticks = [ticks[0], ticks[2]]
+    return {"tickmode": "array", "tickvals": ticks, "ticktext": [_compact(t) for t in ticks]}
 
 
 def _layer_stats(layer, post_activation: bool) -> list[str]:
@@ -333,8 +348,9 @@ def comparison_histogram_grid(snapshots: Mapping[str, Snapshot], post_activation
             stats = _layer_stats(snapshots[label].layer(name), post_activation)
             titles.append("<br>".join([", ".join(stats[:1]), ", ".join(stats[1:])]) if stats else "")
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles or [""], column_titles=None,
-                        horizontal_spacing=0.05, vertical_spacing=min(0.12, 0.5 / rows),
+                        horizontal_spacing=0.07, vertical_spacing=min(0.12, 0.5 / rows),
                         x_title="post-activation value" if post_activation else "pre-activation value")
+    spans = {}  # (row, col) -> (lo, hi) of the panel's histogram
     for col, label in enumerate(labels, start=1):
         for row, name in enumerate(layer_names, start=1):
             layer = snapshots[label].layer(name)
@@ -342,6 +358,15 @@ def comparison_histogram_grid(snapshots: Mapping[str, Snapshot], post_activation
             if hist is not None:
                 bar = _histogram_bar(*hist, label_colour(label, col - 1), f"{label} · {name}")
                 fig.add_trace(bar, row=row, col=col)
+                spans[row, col] = (float(hist[0][0]), float(hist[0][-1]))
+    for row in range(1, rows + 1):
+        # Three short tick labels per panel (-2000, 0, 2000): four panels share a projected half page.
+        row_spans = [spans[row, col] for col in range(1, cols + 1) if (row, col) in spans]
+        for col in range(1, cols + 1):
+            lo_hi = ((min(s[0] for s in row_spans), max(s[1] for s in row_spans)) if shared_x and row_spans
+                     else spans.get((row, col)))
+            if lo_hi is not None:
+                fig.update_xaxes(row=row, col=col, **_few_ticks(*lo_hi))
     for row, name in enumerate(layer_names, start=1):
         # Row label: the layer, on the first column's y axis. The runs of a row saw the same batch, so
         # they share one count axis (labelled once) and, with ``shared_x``, one value axis.
@@ -351,8 +376,7 @@ def comparison_histogram_grid(snapshots: Mapping[str, Snapshot], post_activation
             fig.update_yaxes(matches=f"y{first if first > 1 else ''}", showticklabels=False, row=row, col=col)
             if shared_x:
                 fig.update_xaxes(matches=f"x{first if first > 1 else ''}", row=row, col=col)
-    # Few, level tick labels: four panels share a projected half page, rotated labels would collide.
-    fig.update_xaxes(nticks=3, tickangle=0, tickfont={"size": FONT_SIZE - 3})
+    fig.update_xaxes(tickangle=0, tickfont={"size": FONT_SIZE - 3})
     if log_counts:
         fig.update_yaxes(type="log", dtick=1)
     fig.update_layout(bargap=0)

@@ -87,6 +87,6 @@ def architecture_flow_figure(rows: Sequence[dict], input_shape: Sequence[int], a
                       height=max(380, 40 * len(layers) + 220),
                       legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0,
                               "title": {"text": "layer type"}, "font": {"size": 15}},
-                      hoverlabel={"font": FONT}, margin={"l": 90, "r": 30, "t": 90, "b": 100})
+                      hoverlabel={"font": FONT}, margin={"l": 90, "r": 30, "t": 120, "b": 100})
     fig.update_annotations(font_size=16)
     return fig

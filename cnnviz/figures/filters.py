@@ -97,7 +97,7 @@ def kernel_grid_figure(tiles: np.ndarray, labels: Sequence[str], title: str, max
     tiles = np.asarray(tiles)[:MAX_TILES]
     # Eight to a row: on a projected half page a tile is then ~50 px, room for its label.
     return _tile_grid(tiles, list(labels)[:MAX_TILES], title, "weight", signed=True,
-                      max_columns=max_columns, max_tile_px=80, plot_px=800)
+                      max_columns=max_columns, max_tile_px=80, plot_px=560)
 
 
 def feature_map_grid_figure(maps: np.ndarray, title: str, pre_activation: bool, limit: int = 32,
@@ -121,7 +121,7 @@ def feature_map_grid_figure(maps: np.ndarray, title: str, pre_activation: bool, 
         colour_title = "value ÷ map's max |value|"
     # Tiles are labelled by number only ("map 12" does not fit over a small tile); the title says "maps".
     return _tile_grid(tiles, [str(k) for k in range(shown)], title, colour_title, signed=signed,
-                      max_columns=max_columns, max_tile_px=130, plot_px=900)
+                      max_columns=max_columns, max_tile_px=110, plot_px=640)
 
 
 def input_image_figure(image: np.ndarray, title: str) -> go.Figure:
