@@ -17,9 +17,13 @@ LAYOUT_PROBLEMS_JS = r"""
   const empty = b => b.r - b.l < 1 || b.b - b.t < 1;
   const overlap = (a, b) => Math.min(a.r, b.r) - Math.max(a.l, b.l) > 2 && Math.min(a.b, b.b) - Math.max(a.t, b.t) > 2;
 
-  // 1. Labels Streamlit would end with "…" (buttons, metrics, toggles, widget labels).
+  // 1. Labels Streamlit would end with "…" (buttons, metrics, toggles, widget labels), and buttons
+  //    whose text is wider than the button.
   for (const el of document.querySelectorAll('.stMarkdownEllipsis')) {
     if (visible(el) && el.scrollWidth > el.clientWidth + 1) problems.push(`cut off: "${text(el)}"`);
+  }
+  for (const el of document.querySelectorAll('[data-testid="stMain"] button')) {
+    if (visible(el) && el.scrollWidth > el.clientWidth + 1) problems.push(`button text wider than its button: "${text(el)}"`);
   }
   // 2. Words broken across two lines in the page's text.
   const walker = document.createTreeWalker(document.querySelector('[data-testid="stMain"]') || document.body,

@@ -1,9 +1,12 @@
-"""End to end in a real browser: the dashboard server, Chromium, the Activations page.
+"""End to end in a real browser: the dashboard server, Chromium, every page.
 
-Starts ``streamlit run dashboard/app.py`` on a free port, opens the Activations page in
-Debian's Chromium through Playwright, presses Step and Train, and checks that the
-histogram charts appear and then change. Screenshots land in ``artifacts/`` (git
-ignores it) for a person to look at. Skipped only when no Chromium is installed.
+Starts ``streamlit run dashboard/app.py`` on a free port (one server for the file) and
+drives Debian's Chromium through Playwright: the Activations page trains live (Step,
+Train, Pause, the downloads), and every page is laid out at a desktop's 1600×1000 and at
+a projector's 1280×720 with the browser at 150 % (what the Lessons page recommends),
+checked for text a room could not read (tests/layout_checks.py). Screenshots land in
+``artifacts/`` (git ignores it) for a person to look at. Skipped only when no Chromium
+is installed.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from layout_checks import layout_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
@@ -73,17 +77,23 @@ def server():
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            # A projector-sized window: what the lecture hall sees.
-            context = browser.new_context(viewport={"width": 1600, "height": 1000})
-            yield context.new_page()
+            yield chromium
         finally:
-            browser.close()
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser):
+    # A large desktop window, as a teacher prepares the lesson.
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    yield context.new_page()
+    context.close()
 
 
 def metric(page, label: str) -> str:
@@ -190,3 +200,88 @@ def test_activations_page_trains_live_in_a_real_browser(page, server):
     page.get_by_text("Settings changed").first.wait_for(timeout=STEP_MS)
     assert "he-normal → normal" in page.get_by_text("Settings changed").first.inner_text()
     assert int(metric(page, "Training step").replace(",", "")) == final
+
+
+# ------------------------------------------------------------------ layout at two sizes (issue 12)
+SIZES = {
+    "desktop": {"viewport": {"width": 1600, "height": 1000}},
+    # 1280×720 pixels at 150 % zoom: the page is laid out in 853×480 CSS pixels, drawn 1.5x.
+    "projector": {"viewport": {"width": 853, "height": 480}, "device_scale_factor": 1.5},
+}
+TALL = 5200  # CSS pixels: Streamlit scrolls inside its own container, so a tall window shows a whole page
+
+
+def settle(page, charts: int, timeout_ms: int = FIRST_CHART_MS) -> None:
+    """Until the script run is over and at least ``charts`` plotly charts are drawn."""
+    page.wait_for_timeout(800)
+    wait_until_idle(page, timeout_ms)
+    page.wait_for_function("(n) => document.querySelectorAll('.js-plotly-plot .main-svg').length >= n",
+                           arg=charts, timeout=timeout_ms)
+    page.wait_for_timeout(1200)  # plotly's resize to the final column widths
+
+
+def look(page, name: str) -> list[str]:
+    """Layout problems of the whole page, and its screenshot in artifacts/layout_<name>.png."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": TALL})
+    page.wait_for_timeout(1500)
+    problems = layout_problems(page)
+    page.screenshot(path=str(ARTIFACTS / f"layout_{name}.png"))
+    page.set_viewport_size(size)
+    return problems
+
+
+def step_once(page) -> None:
+    page.get_by_role("button", name=re.compile(r"\bStep$")).click()
+    wait_for_step(page, 1, STEP_MS)
+
+
+def inspect_a_model(model_file: Path):
+    def upload(page) -> None:
+        page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(model_file))
+        page.get_by_text(model_file.name).first.wait_for(timeout=STEP_MS)
+        page.get_by_role("button", name=re.compile("Inspect this model")).click()
+        page.get_by_text("probed layers").first.wait_for(timeout=STEP_MS)
+    return upload
+
+
+def many_layer_gradients_html() -> str:
+    """The gradient chart of a 17-layer network (what VGG16 gave), as a page of its own."""
+    import plotly.io as pio
+
+    from cnnviz.config import RunConfig
+    from cnnviz.figures.training_curves import gradient_and_update_chart
+    from cnnviz.training import Run
+
+    run = Run(RunConfig(arch="plain_mlp", depth=16, width=16, batch_size=16))
+    run.train(2)
+    return pio.to_html(gradient_and_update_chart(run.history()), include_plotlyjs=True, full_html=True)
+
+
+def test_every_page_reads_on_a_projector_and_on_a_desktop(browser, server, tmp_path):
+    from scripts import make_test_models
+
+    model_file = make_test_models.save(make_test_models.fused_model(), tmp_path / "fused.keras")
+    pages = [("", "lessons", 0, None), ("activations", "activations", 5, step_once),
+             ("compare", "compare", 3, None), ("logits", "logits", 5, None), ("filters", "filters", 4, None),
+             ("your-model", "your_model", 0, inspect_a_model(model_file)), ("architecture", "architecture", 1, None)]
+    gradients = many_layer_gradients_html()
+    problems: dict[str, list[str]] = {}
+    for size, options in SIZES.items():
+        context = browser.new_context(**options)
+        page = context.new_page()
+        try:
+            for path, name, charts, prepare in pages:
+                page.goto(f"{server}/{path}")
+                settle(page, charts)
+                if prepare is not None:
+                    prepare(page)
+                    settle(page, max(charts, 1))
+                problems[f"{size} {name}"] = look(page, f"{size}_{name}")
+            page.set_content(gradients)  # VGG16's 16 layers: a colour bar, not a legend that scrolls
+            page.wait_for_selector(".js-plotly-plot .main-svg")
+            problems[f"{size} gradients of 17 layers"] = look(page, f"{size}_gradients_17_layers")
+        finally:
+            context.close()
+    found = {where: lines for where, lines in problems.items() if lines}
+    assert not found, "\n".join(f"{where}:\n  " + "\n  ".join(lines) for where, lines in found.items())

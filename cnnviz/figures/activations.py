@@ -253,12 +253,12 @@ def _compact(value: float) -> str:
 
 
 def _few_ticks(lo: float, hi: float) -> dict:
-    """At most three x ticks for [lo, hi]: 0 and ± one round step (1, 2 or 5 × 10^k) inside the range."""
-    reach = max(abs(lo), abs(hi))
+    """At most three x ticks for [lo, hi]: 0 and ± a one-digit step about 60 % of the way to the nearer end."""
+    # Both ticks must fit: measure from 0 to the nearer end when the range straddles 0.
+    reach = min(-lo, hi) if lo < 0 < hi else max(abs(lo), abs(hi))
     if not math.isfinite(reach) or reach == 0:
         return {}
-    power = 10.0 ** math.floor(math.log10(reach))
-    step = next((m * power for m in (5, 2, 1) if m * power <= 0.75 * reach), power / 2)  # labels stay inside
+    step = float(f"{0.6 * reach:.1g}")  # one digit, ~60 % of the way out: labels stay inside and apart
     ticks = [t for t in (-step, 0.0, step) if lo - 1e-12 * reach <= t <= hi + 1e-12 * reach]
     if len(ticks) < 2:  # a range away from 0: its ends, rounded
         ticks = [float(f"{lo:.1g}"), float(f"{hi:.1g}")]
