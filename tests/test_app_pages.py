@@ -249,7 +249,7 @@ def test_compare_page_shows_four_initializers_side_by_side():
     assert set(lines) == {"normal", "normal-0.01", "glorot-uniform", "he-normal"}
     assert lines["normal"][-1] > 1e4 * lines["he-normal"][-1]  # exploding by the logits
     assert lines["normal-0.01"][-1] < 1e-3 * lines["he-normal"][-1]  # vanishing
-    grid = chart(at, "Pre-activation histograms, one column per initializer")
+    grid = chart(at, "Pre-activation histograms per initializer")
     assert len(grid["data"]) == 4 * 5  # 4 initializers × 5 layers
     table = at.dataframe[0].value.set_index("initializer")
     assert table.loc["normal-0.01", "loss"] == pytest.approx(math.log(10), abs=1e-3)

@@ -390,8 +390,9 @@ def comparison_histogram_grid(snapshots: Mapping[str, Snapshot], post_activation
     view = "Pre-activation" if not post_activation else "Post-activation"
     scale = "one x range per layer (row)" if shared_x else "each panel on its own x range"
     counts = "counts on a log scale" if log_counts else "counts"
-    fig = style(fig, two_line_title(f"{view} histograms, one column per initializer",
-                                    f"same network and batch; {scale}; {counts}"), height=200 * rows + 200)
+    fig = style(fig, two_line_title(f"{view} histograms per initializer",
+                                    f"one column each, same network and batch; {scale}; {counts}"),
+                height=200 * rows + 200)
     fig.update_layout(margin={"t": 170, "l": 80})
     return fig
 

@@ -108,7 +108,9 @@ def build_runs(model_file, source: str, image_files, controls: dict):
 
 
 def when(run) -> str:
-    return "at initialization (step 0)" if run.step_count == 0 else f"after {run.step_count} training steps"
+    if run.step_count == 0:
+        return "as uploaded (step 0)" if run.config.init == "from-file" else "just re-initialised (step 0)"
+    return f"after {run.step_count} training step{'s' if run.step_count != 1 else ''}"
 
 
 def label_of(run) -> str:
@@ -172,11 +174,14 @@ def show_details(run, prefix: str = "") -> None:
     extras = run.payload_extras()
     snapshot = run.latest
     shape = "×".join(str(v) for v in extras["model"]["input_shape"])
+    network = ("the network as uploaded (no updates yet)" if snapshot.step == 0 else
+               f"the network after {snapshot.step} update{'s' if snapshot.step != 1 else ''}")
     st.caption(f"Input {shape}, {extras['model']['classes']} classes, data: {run.dataset.name}. Step "
-               f"{snapshot.step}: the network after {snapshot.step} updates, measured on "
-               f"{run.describe_batch(snapshot)}: loss {snapshot.loss:.4g}, accuracy {snapshot.accuracy:.1%}.")
+               f"{snapshot.step}: {network}, measured on {run.describe_batch(snapshot)}: loss {snapshot.loss:.4g}, "
+               f"accuracy {snapshot.accuracy:.1%}.")
     show_input_range(run)
-    notes = [note for note in [extras["note"], *extras["notes"]] if note]
+    # The input range has its own line above; every other note is listed once.
+    notes = [note for note in [extras["note"], *extras["notes"]] if note and not note.startswith("pixels are fed")]
     if notes:
         st.info("  \n".join(f"• {note[:1].upper()}{note[1:]}." if not note.endswith(".") else
                             f"• {note[:1].upper()}{note[1:]}" for note in notes), icon=":material/info:")
@@ -277,7 +282,7 @@ controls["input_range"] = range_col.radio(
                                  "layer with pixel-scale means wants 0 … 255; otherwise 0 … 1.")
 controls["reinit"] = reinit_col.selectbox(
     "Re-initialise kernels with", REINIT_CHOICES, key=key("reinit"),
-    format_func=lambda name: "none (keep the file's weights)" if name == NO_REINIT else name,
+    format_func=lambda name: "none (file's weights)" if name == NO_REINIT else name,
     help="Draw every Dense/conv kernel afresh (biases 0) and compare with the file's own weights.")
 wanted = page_settings(model_file, source, image_files, controls)
 
