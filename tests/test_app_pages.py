@@ -251,6 +251,12 @@ def test_compare_page_shows_four_initializers_side_by_side():
     assert lines["normal-0.01"][-1] < 1e-3 * lines["he-normal"][-1]  # vanishing
     grid = chart(at, "Pre-activation histograms per initializer")
     assert len(grid["data"]) == 4 * 5  # 4 initializers × 5 layers
+    assert "matches" not in grid["layout"]["xaxis2"]  # each panel on its own x range …
+    at.toggle(key="compare:shared_x").set_value(True).run()  # … or one range per layer, across initializers
+    shared = chart(at, "Pre-activation histograms per initializer")
+    assert [shared["layout"][f"xaxis{k}"]["matches"] for k in (2, 3, 4)] == ["x", "x", "x"]
+    assert any("Same x range across initializers" in c.value or "shares one x range" in c.value for c in at.caption)
+    at.toggle(key="compare:shared_x").set_value(False).run()
     table = at.dataframe[0].value.set_index("initializer")
     assert table.loc["normal-0.01", "loss"] == pytest.approx(math.log(10), abs=1e-3)
     assert table.loc["normal", "max softmax prob (mean)"] > 0.99
