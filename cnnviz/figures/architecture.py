@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from cnnviz.figures.activations import title_layout
+from cnnviz.figures.style import title_layout
 
 FONT = {"size": 16}
 TITLE_FONT = {"size": 20}

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from cnnviz.figures.activations import title_layout
+from cnnviz.figures.style import title_layout
 
 FONT = {"size": 16}
 TITLE_FONT = {"size": 20}

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from cnnviz.figures.activations import title_layout
+from cnnviz.figures.style import title_layout
 
 # Readable from the back of a lecture hall.
 FONT = {"size": 16}

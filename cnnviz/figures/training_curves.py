@@ -16,8 +16,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from cnnviz.histograms import histogram_edges, rebin
-from cnnviz.figures.activations import (LEGEND_BELOW, SUBPLOT_TITLE_SIZE, finite_positive, label_colour, layer_colours,
-                                        log_ticks, style)
+from cnnviz.figures.style import (LEGEND_BELOW, SUBPLOT_TITLE_SIZE, finite_positive, label_colour, layer_colours,
+                                   log_ticks, style)
 
 MAX_HEATMAP_STEPS = 300  # more probed steps than this are thinned evenly (the last one always kept)
 # A layer whose values reach this many times its narrowest step's span gets an asinh value axis.
