@@ -40,9 +40,14 @@ def config_from_args(args):
         raise UserError(f"--steps {args.steps} is above the cap of {MAX_CLI_STEPS}")
     lr = DEFAULT_LEARNING_RATES[args.optimizer] if args.lr is None else args.lr
     shape = parse_tuple(args.input_shape, int, 3, "--input-shape") if args.input_shape else None
-    return RunConfig(arch=args.arch, init=args.init, optimizer=args.optimizer, lr=lr, dataset=args.dataset,
-                     batch_size=args.batch_size, seed=args.seed, probe_every=args.probe_every,
-                     input_shape=shape, classes=args.classes)
+    config = RunConfig(arch=args.arch, init=args.init, optimizer=args.optimizer, lr=lr, dataset=args.dataset,
+                       batch_size=args.batch_size, seed=args.seed, probe_every=args.probe_every,
+                       input_shape=shape, classes=args.classes)
+    # Refuse (exit 2, with what would fit) before building a run this machine cannot hold.
+    from cnnviz.resources import check, cli_budget
+
+    check(config, cli_budget())
+    return config
 
 
 def findings_for(run) -> list[dict]:

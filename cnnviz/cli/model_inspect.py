@@ -61,5 +61,8 @@ def run_for_model(args):
         batch_size = image_set.fit_batch_size(batch_size)
         dataset, notes, label = image_set.dataset, list(image_set.notes), f"images:{Path(args.images).name}"
     config = model_config(args, label, batch_size)
+    from cnnviz.resources import check, cli_budget, estimate_model
+
+    check(estimate_model(model, batch_size, config.optimizer, shape, label=Path(args.model).name), cli_budget())
     return prepare_user_run(model, config, dataset=dataset, source=Path(args.model).name, notes=notes,
                             input_shape=shape)

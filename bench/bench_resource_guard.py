@@ -1,0 +1,377 @@
+"""The resource guard: are its estimates right, and does it keep a server up?
+
+    python bench/bench_resource_guard.py --validate    # estimate vs measured peak RSS, 5 nets, small batches
+    python bench/bench_resource_guard.py --calibrate   # effective training GFLOP/s of this CPU
+    python bench/bench_resource_guard.py               # the two server scenarios below
+
+``--validate`` builds each (network, batch) in a fresh subprocess (bounded by a
+timeout): import TensorFlow, load the data, reset the peak-RSS mark (``/proc/self/
+clear_refs``), build the Run, probe it at init, train 4 steps; the peak RSS growth
+(``VmHWM`` minus the RSS before the build) is compared with the estimate. vgg16 is
+measured at batches 1–8 only: at batch 100 it takes 16–19 GiB and 36 s a step.
+``--calibrate`` reads the same subprocess runs' step times and prints the GFLOP/s to
+put in ``cnnviz.resources.estimate.CPU_GFLOPS`` (or ``CNNVIZ_CPU_GFLOPS``).
+
+The scenarios run in one process standing in for a Streamlit server, with one thread
+per "session", every build going through ``cnnviz.resources.server_guard()`` the way
+the pages do (real Runs of the current ``cnnviz.training.Run``; no browser):
+
+1. one lesson session steps ltfn_convnet while another asks for vgg16 at batch 100:
+   the refusal's time, the server's peak RSS over its baseline, and the lesson's steps;
+2. 10 sessions open Compare initializers (4 runs each) at once with the largest zoo
+   network whose comparison fits one session's budget: peak RSS, refusals, wall time;
+3. 3 sessions build a heavy network at once: the queue positions they are shown, and
+   one that leaves while waiting (cancelled).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+VALIDATION_RUNS = [("lenet5", 1), ("lenet5", 100), ("ltfn_convnet", 1), ("ltfn_convnet", 32),
+                   ("ltfn_convnet", 100), ("ltfn_convnet", 500), ("ltfn_vgg", 1), ("ltfn_vgg", 16),
+                   ("ltfn_vgg", 50), ("alexnet", 1), ("alexnet", 4), ("alexnet", 8), ("alexnet", 32),
+                   ("vgg16", 1), ("vgg16", 4), ("vgg16", 8)]
+OPTIMIZER_RUNS = [("alexnet", 8, "sgd"), ("alexnet", 8, "momentum"), ("ltfn_vgg", 16, "rmsprop")]
+HELD_RUNS = [("ltfn_convnet", 8, 100), ("conv2_5x5", 6, 100), ("ltfn_vgg", 4, 100)]  # (arch, runs, batch)
+MEASURE_TIMEOUT_S = 300
+COMPARE_INITS = ["normal", "normal-0.01", "glorot-uniform", "he-normal"]
+MIB = 1024 * 1024
+
+
+def proc_status(key: str) -> float:
+    """A /proc/self/status field in MiB (VmRSS, VmHWM)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {key} in /proc/self/status")
+
+
+def reset_peak() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0); False where not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+# ------------------------------------------------------------------ one measurement (in a subprocess)
+def measure_one(arch: str, batch: int, optimizer: str) -> dict:
+    import numpy as np
+
+    from cnnviz import data, zoo
+    from cnnviz.config import RunConfig
+    from cnnviz.resources import estimate_config
+    from cnnviz.training import Run
+
+    config = RunConfig(arch=arch, batch_size=batch, optimizer=optimizer)
+    shape, _ = zoo.resolve_shape(arch, None, None)
+    dataset = data.load_dataset(config.dataset, shape)
+    dataset.images("train", np.arange(batch))  # the resize path's imports and kernels, before the baseline
+    base = proc_status("VmRSS")
+    exact = reset_peak()
+    start = time.perf_counter()
+    run = Run(config, dataset=dataset)
+    run.initial_snapshot()
+    build_s = time.perf_counter() - start
+    times = []
+    for _ in range(4):
+        start = time.perf_counter()
+        run.step()
+        times.append(time.perf_counter() - start)
+    estimate = estimate_config(config)
+    return {"arch": arch, "batch": batch, "optimizer": optimizer, "params": run.model.count_params(),
+            "estimated_params": estimate.profile.params, "peak_mib": proc_status("VmHWM") - base,
+            "exact_peak": exact, "estimate_mib": estimate.total_bytes / MIB, "build_s": build_s,
+            "step_s": statistics.median(times[1:]), "estimate_step_s": estimate.step_seconds,
+            "step_gflop": estimate.step_flops / 1e9}
+
+
+def measure_held(arch: str, runs: int, batch: int) -> dict:
+    """RSS growth per further live Run (built, probed, one step; all kept alive) vs the ledger's estimate."""
+    import gc
+
+    from cnnviz.config import RunConfig
+    from cnnviz.resources import estimate_config
+    from cnnviz.training import Run
+
+    kept, rss = [], []
+    for index in range(runs):
+        config = RunConfig(arch=arch, batch_size=batch, seed=index, init=COMPARE_INITS[index % 4])
+        run = Run(config)
+        run.initial_snapshot()
+        run.step()
+        kept.append(run)
+        gc.collect()
+        rss.append(proc_status("VmRSS"))
+    per_run = (rss[-1] - rss[0]) / (runs - 1)
+    return {"arch": arch, "batch": batch, "runs": runs, "held_per_run_mib": per_run,
+            "estimated_held_mib": estimate_config(RunConfig(arch=arch, batch_size=batch)).held_bytes / MIB}
+
+
+def measure(arch: str, batch: int, optimizer: str = "adam", mode: str = "--measure-one") -> dict | None:
+    command = [sys.executable, __file__, mode, arch, str(batch), optimizer]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=MEASURE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        print(f"  {arch} batch {batch}: over {MEASURE_TIMEOUT_S} s, skipped")
+        return None
+    if done.returncode != 0:
+        print(f"  {arch} batch {batch}: failed: {done.stderr.strip().splitlines()[-1:]}")
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def validate(runs) -> list[dict]:
+    print("| network | optimizer | batch | params (Keras = estimate) | measured peak RSS growth | estimate "
+          "| estimate / measured | step measured | step estimated |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    results = []
+    for arch, batch, *rest in runs:
+        result = measure(arch, batch, rest[0] if rest else "adam")
+        if result is None:
+            continue
+        results.append(result)
+        same = "yes" if result["params"] == result["estimated_params"] else f"NO ({result['estimated_params']:,})"
+        print(f"| {arch} | {result['optimizer']} | {batch} | {result['params']:,} ({same}) | {result['peak_mib']:,.0f} MiB"
+              f" | {result['estimate_mib']:,.0f} MiB | {result['estimate_mib'] / result['peak_mib']:.2f} "
+              f"| {result['step_s']:.3f} s | {result['estimate_step_s']:.3f} s |", flush=True)
+    ratios = [r["estimate_mib"] / r["peak_mib"] for r in results]
+    if ratios:
+        print(f"\nestimate / measured: min {min(ratios):.2f}, median {statistics.median(ratios):.2f}, "
+              f"max {max(ratios):.2f} (target: >= 1, within ~2)")
+    return results
+
+
+def validate_held(cases) -> None:
+    print("\n| network | batch | RSS growth per further live run | ledger's estimate (held) | estimate / measured |")
+    print("| --- | --- | --- | --- | --- |")
+    for arch, runs, batch in cases:
+        result = measure(arch, batch, str(runs), mode="--measure-held")
+        if result is None:
+            continue
+        print(f"| {arch} | {batch} | {result['held_per_run_mib']:,.0f} MiB ({runs} runs) | "
+              f"{result['estimated_held_mib']:,.0f} MiB | "
+              f"{result['estimated_held_mib'] / result['held_per_run_mib']:.2f} |", flush=True)
+
+
+def calibrate(results: list[dict]) -> None:
+    rates = {}
+    for r in results:
+        if r["step_s"] > 0.05:  # below that, the fixed per-step overhead dominates
+            rates.setdefault(r["arch"], []).append(r["step_gflop"] / r["step_s"])
+    for arch, values in rates.items():
+        print(f"{arch}: {statistics.median(values):.0f} GFLOP/s effective ({len(values)} batch sizes)")
+    if rates:
+        slowest = min(statistics.median(v) for v in rates.values())
+        print(f"slowest network: {slowest:.0f} GFLOP/s -> CPU_GFLOPS = {slowest:.0f} "
+              f"(or export CNNVIZ_CPU_GFLOPS={slowest:.0f})")
+
+
+# ------------------------------------------------------------------ server scenarios (in this process)
+def peak_since_reset(base: float) -> float:
+    return proc_status("VmHWM") - base
+
+
+def scenario_vgg16(guard) -> None:
+    from cnnviz.config import RunConfig
+    from cnnviz.resources import OverBudget
+    from cnnviz.training import Run
+
+    lesson = Run(RunConfig(arch="ltfn_convnet", init="he-normal", batch_size=100))
+    lesson.initial_snapshot()
+    lesson.step()
+    base = proc_status("VmRSS")
+    reset_peak()
+    steps_done, stop = [], threading.Event()
+
+    def lesson_session():
+        while not stop.is_set() and len(steps_done) < 50:
+            guard.train(lesson, 1)
+            steps_done.append(lesson.step_count)
+
+    student = threading.Thread(target=lesson_session)
+    student.start()
+    start = time.perf_counter()
+    try:
+        guard.build([RunConfig(arch="vgg16", init="he-normal", batch_size=100)], _make_run)
+        outcome = "BUILT (not refused)"
+    except OverBudget as refusal:
+        outcome = f"refused: {refusal}"
+    refused_after = time.perf_counter() - start
+    time.sleep(2.0)  # let the lesson session keep stepping a moment after the refusal
+    stop.set()
+    student.join()
+    print("\n### Scenario 1: one session asks for vgg16 at batch 100 while another trains ltfn_convnet")
+    print(f"- {outcome}")
+    print(f"- refusal after {refused_after * 1000:.0f} ms; server RSS before {base:,.0f} MiB, "
+          f"peak growth during the scenario {peak_since_reset(base):,.0f} MiB")
+    print(f"- the lesson session kept training: {len(steps_done)} steps meanwhile, now at step {lesson.step_count}, "
+          f"halted: {lesson.halted is not None}")
+
+
+def _make_run(config):
+    from cnnviz.training import Run
+
+    run = Run(config)
+    run.initial_snapshot()
+    return run
+
+
+def largest_compare_arch(guard, batch: int) -> str | None:
+    """The zoo network with the largest estimate whose 4-initializer comparison fits one session."""
+    from cnnviz.config import RunConfig
+    from cnnviz.resources import assess
+    from cnnviz.zoo import ARCHITECTURES
+
+    fitting = []
+    for arch in ARCHITECTURES:
+        configs = [RunConfig(arch=arch, init=init, batch_size=batch) for init in COMPARE_INITS]
+        verdict = assess(configs, guard.budget)
+        if verdict.fits:
+            fitting.append((verdict.total_bytes, arch))
+    return max(fitting)[1] if fitting else None
+
+
+def scenario_compare(guard, sessions: int, batch: int) -> None:
+    from cnnviz.config import RunConfig
+    from cnnviz.resources import OverBudget
+
+    arch = largest_compare_arch(guard, batch)
+    configs = [RunConfig(arch=arch, init=init, batch_size=batch) for init in COMPARE_INITS]
+    verdict = guard.assess(configs)
+    base = proc_status("VmRSS")
+    reset_peak()
+    outcomes, held = [], []  # held keeps the runs alive, as sessions do
+    barrier = threading.Barrier(sessions)
+
+    def session(index):
+        barrier.wait()
+        try:
+            held.append(guard.build(configs, _make_run))
+            outcomes.append("built")
+        except OverBudget as refusal:
+            outcomes.append(f"refused: {refusal}")
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=session, args=(i,)) for i in range(sessions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - start
+    built = outcomes.count("built")
+    print(f"\n### Scenario 2: {sessions} sessions open Compare initializers at once ({arch}, batch {batch}, 4 runs each)")
+    print(f"- largest network whose comparison fits a session: {arch}, estimated {verdict.total_bytes / MIB:,.0f} MiB "
+          f"and {verdict.step_seconds:.2f} s per step for the 4 runs (heavy: {verdict.heavy})")
+    print(f"- built {built} of {sessions} in {wall:.0f} s; refused {sessions - built}; "
+          f"ledger holds {guard.ledger.held_bytes() / MIB:,.0f} MiB for {guard.ledger.holders()} runs "
+          f"(server budget {guard.budget.server_memory_bytes / MIB:,.0f} MiB)")
+    print(f"- server RSS before {base:,.0f} MiB, peak growth {peak_since_reset(base):,.0f} MiB, "
+          f"{peak_since_reset(base) / max(built, 1):,.0f} MiB per built session")
+    for outcome in sorted(set(outcomes) - {"built"}):
+        print(f"- {outcome}")
+    held.clear()
+
+
+def scenario_queue(guard, arch: str, batch: int) -> None:
+    from cnnviz.config import RunConfig
+    from cnnviz.resources import Cancelled, CancelToken
+
+    config = RunConfig(arch=arch, init="he-normal", batch_size=batch)
+    verdict = guard.assess(config)
+    shown: list[list[str]] = [[], [], []]
+    outcomes: dict[int, str] = {}
+    token = CancelToken()
+    first_building, second_waiting = threading.Event(), threading.Event()
+
+    def make_first(config):
+        first_building.set()  # session 1 holds the heavy slot from here on
+        return _make_run(config)
+
+    def on_wait_second(status):
+        shown[1].append(status.text())
+        second_waiting.set()
+
+    def on_wait_third(status):
+        shown[2].append(status.text())
+        token.cancel("the student closed the tab")
+
+    def session(index, make, on_wait, cancel):
+        try:
+            guard.build([config], make, cancel=cancel, on_wait=on_wait)
+            outcomes[index] = "built"
+        except Cancelled as cancelled:
+            outcomes[index] = f"cancelled while waiting ({cancelled})"
+
+    threads = [threading.Thread(target=session, args=(0, make_first, None, None)),
+               threading.Thread(target=session, args=(1, _make_run, on_wait_second, None)),
+               threading.Thread(target=session, args=(2, _make_run, on_wait_third, token))]
+    threads[0].start()
+    first_building.wait()
+    threads[1].start()
+    second_waiting.wait()
+    threads[2].start()
+    for thread in threads:
+        thread.join()
+    print(f"\n### Scenario 3: 3 sessions build {arch} at batch {batch} (heavy: {verdict.heavy}, "
+          f"{verdict.total_bytes / MIB:,.0f} MiB) with {guard.budget.heavy_builds} heavy build at a time")
+    for index in range(3):
+        print(f"- session {index + 1}: {outcomes.get(index)}; shown while waiting: {shown[index][:3] or 'nothing'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--validate", action="store_true", help="estimate vs measured peak RSS (subprocesses)")
+    parser.add_argument("--calibrate", action="store_true", help="effective GFLOP/s from measured steps")
+    parser.add_argument("--measure-one", nargs=3, metavar=("ARCH", "BATCH", "OPTIMIZER"), help=argparse.SUPPRESS)
+    parser.add_argument("--measure-held", nargs=3, metavar=("ARCH", "BATCH", "RUNS"), help=argparse.SUPPRESS)
+    parser.add_argument("--sessions", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--queue-arch", default="alexnet")
+    parser.add_argument("--queue-batch", type=int, default=4)
+    args = parser.parse_args()
+    if args.measure_one:
+        arch, batch, optimizer = args.measure_one
+        print(json.dumps(measure_one(arch, int(batch), optimizer)))
+        return
+    if args.measure_held:
+        arch, batch, runs = args.measure_held
+        print(json.dumps(measure_held(arch, int(runs), int(batch))))
+        return
+    if args.validate or args.calibrate:
+        runs = VALIDATION_RUNS + (OPTIMIZER_RUNS if args.validate else [])
+        results = validate(runs)
+        if args.validate:
+            validate_held(HELD_RUNS)
+        if args.calibrate:
+            print()
+            calibrate(results)
+        return
+
+    from cnnviz.resources import server_guard
+
+    guard = server_guard()  # budget from the environment: the defaults unless CNNVIZ_* are set
+    print(f"budget: {json.dumps(guard.budget.to_dict())}")
+    scenario_vgg16(guard)
+    scenario_compare(guard, args.sessions, args.batch_size)
+    scenario_queue(guard, args.queue_arch, args.queue_batch)
+
+
+if __name__ == "__main__":
+    main()
