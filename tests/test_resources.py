@@ -343,11 +343,22 @@ def test_ledger_refuses_when_other_sessions_hold_the_server():
     second = RunConfig(arch="ltfn_convnet", batch_size=100, seed=1)
     with pytest.raises(OverBudget) as refused:
         guard.build([second], Run)
-    assert refused.value.verdict.exceeded == ("server_memory",) and "other sessions hold" in str(refused.value)
+    assert refused.value.verdict.exceeded == ("server_memory",) and "other runs on this server hold" in str(refused.value)
     assert guard.assess(second, replacing=runs).fits  # a session replacing its own run does not count it
     runs.clear()
     gc.collect()
     assert guard.ledger.held_bytes() == 0 and guard.assess(second).fits
+
+
+def test_a_sessions_runs_on_other_pages_count_against_its_budget():
+    guard = ResourceGuard(budget(memory_mib=500))
+    kept = guard.build([RunConfig(arch="lenet5", batch_size=10, init=init) for init in ("normal", "he-normal")], Run)
+    config = RunConfig(arch="ltfn_convnet", batch_size=100)
+    assert guard.assess(config).fits  # 422 MiB alone
+    verdict = guard.assess(config, session_runs=kept)
+    assert verdict.exceeded == ("memory",) and "its other runs hold" in verdict.message
+    assert verdict.session_held_bytes == sum(run.resource_estimate.held_bytes for run in kept)
+    assert guard.assess(config, replacing=kept[:1], session_runs=kept).session_held_bytes == kept[1].resource_estimate.held_bytes
 
 
 def test_cancelled_build_gives_its_reservation_back():

@@ -16,7 +16,8 @@ A training step of a :class:`~cnnviz.training.Run` holds, at its peak:
   batch size, plus a few temporaries of the largest layer for the in-graph summaries;
 * TensorFlow's working memory: traced graphs and kernels, a base plus a little per layer.
 
-The step time is the forward FLOPs of conv/dense layers, times three for forward and
+The step time is a fixed overhead, a memory-bound cost per weight (the update and its
+copies), and the forward FLOPs of conv/dense layers, times three for forward and
 backward, plus a per-value cost for the elementwise work, divided by a measured CPU
 throughput (:data:`CPU_GFLOPS`, overridden by ``CNNVIZ_CPU_GFLOPS``; measure yours
 with ``python bench/bench_resource_guard.py --calibrate``).
@@ -63,6 +64,9 @@ RUNTIME_PER_LAYER_BYTES = 2 * MIB
 # Recalibrate with `python bench/bench_resource_guard.py --calibrate`; override with CNNVIZ_CPU_GFLOPS.
 CPU_GFLOPS = 150.0
 STEP_OVERHEAD_SECONDS = 0.015  # Python, probes' host side, one dispatch
+# The update, the pre-update copy and the norms pass over every weight and optimizer slot each step:
+# memory-bound, measured 1.7-3.3 ns per weight on an idle machine (alexnet, ltfn_vgg, vgg16 at batch 1).
+SECONDS_PER_WEIGHT = 3.5e-9
 ELEMENTWISE_FLOPS_PER_VALUE = 60  # activation, pooling, summaries, their backward: per kept value
 BUILD_OVERHEAD_SECONDS = 1.0
 INIT_VALUES_PER_SECOND = 25e6  # drawing initial weights
@@ -155,7 +159,8 @@ class Estimate:
     @property
     def step_seconds(self) -> float:
         """Estimated seconds per training step on an otherwise idle machine."""
-        return STEP_OVERHEAD_SECONDS + self.step_flops / (cpu_gflops() * 1e9)
+        return (STEP_OVERHEAD_SECONDS + SECONDS_PER_WEIGHT * self.profile.params
+                + self.step_flops / (cpu_gflops() * 1e9))
 
     @property
     def build_seconds(self) -> float:

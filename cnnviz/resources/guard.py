@@ -6,11 +6,14 @@ builds through :meth:`ResourceGuard.build` (or :meth:`ResourceGuard.admit` for i
 loop) and trains through :meth:`ResourceGuard.train`::
 
     guard = server_guard()
-    verdict = guard.assess(configs, replacing=old_runs)   # show numbers before the button
-    runs = guard.build(configs, make_run, cancel=token, on_wait=show_queue, replacing=old_runs)
+    verdict = guard.assess(configs, replacing=old_runs, session_runs=kept)   # numbers before the button
+    runs = guard.build(configs, make_run, cancel=token, on_wait=show_queue, replacing=old_runs,
+                       session_runs=kept)
     guard.train(run, steps, cancel=token, on_wait=show_queue)
 
-``make_run(config)`` builds and probes one Run; ``on_wait(status)`` receives a
+``old_runs`` are the page's runs the new ones replace, ``kept`` the session's runs on
+other pages (they count against its budget). ``make_run(config)`` builds and probes one
+Run; ``on_wait(status)`` receives a
 :class:`~cnnviz.resources.gate.QueueStatus` while heavy work waits its turn;
 ``cancel`` is a :class:`~cnnviz.resources.gate.CancelToken` the page sets when the
 session leaves or changes its settings. Refusals raise
@@ -75,26 +78,32 @@ class ResourceGuard:
             self._budget = budget
         self.gate.set_slots(budget.heavy_builds)
 
-    def assess(self, target, replacing: Sequence = ()) -> Verdict:
-        """The verdict for ``target`` given what other runs hold now (``replacing`` runs not counted)."""
-        return assess(target, self._budget, self.ledger.held_bytes(exclude=replacing))
+    def assess(self, target, replacing: Sequence = (), session_runs: Sequence = ()) -> Verdict:
+        """The verdict for ``target`` given what other runs hold now.
 
-    def check(self, target, replacing: Sequence = ()) -> Verdict:
+        ``replacing``: runs the new ones replace (not counted anywhere). ``session_runs``:
+        the session's runs that stay (other pages'), counted against its session budget.
+        """
+        replaced = {id(run) for run in replacing}
+        session_held = sum(_estimate_of(run).held_bytes for run in session_runs if id(run) not in replaced)
+        return assess(target, self._budget, self.ledger.held_bytes(exclude=replacing), session_held)
+
+    def check(self, target, replacing: Sequence = (), session_runs: Sequence = ()) -> Verdict:
         """:meth:`assess`, raising :class:`OverBudget` when it does not fit."""
-        verdict = self.assess(target, replacing)
+        verdict = self.assess(target, replacing, session_runs)
         if not verdict.fits:
             raise OverBudget(verdict)
         return verdict
 
     @contextmanager
     def admit(self, target, cancel: CancelToken | None = None, on_wait: OnWait = None,
-              replacing: Sequence = (), label: str = "") -> Iterator[Admission]:
+              replacing: Sequence = (), label: str = "", session_runs: Sequence = ()) -> Iterator[Admission]:
         """Check, wait for a turn if heavy, reserve the memory, and hold the turn for the block.
 
         The memory check is repeated after the wait (others may have built meanwhile)
         and the reservation is atomic, so two sessions cannot both take the last room.
         """
-        verdict = self.check(target, replacing)
+        verdict = self.check(target, replacing, session_runs)
         seconds = sum(e.build_seconds for e in verdict.estimates)
         with self.gate.enter(seconds, verdict.heavy, cancel, on_wait, label or verdict.estimates[0].describe()):
             reservation = self._reserve(target, verdict, replacing)
@@ -104,13 +113,13 @@ class ResourceGuard:
                 reservation.release()  # entries of runs that were not built
 
     def build(self, configs: Sequence, make_run: Callable, cancel: CancelToken | None = None,
-              on_wait: OnWait = None, replacing: Sequence = ()) -> list:
+              on_wait: OnWait = None, replacing: Sequence = (), session_runs: Sequence = ()) -> list:
         """Build one run per config with ``make_run(config)`` through :meth:`admit`; return them in order.
 
         Cancellation is checked before and after each build.
         """
         runs = []
-        with self.admit(list(configs), cancel, on_wait, replacing) as admission:
+        with self.admit(list(configs), cancel, on_wait, replacing, session_runs=session_runs) as admission:
             for config in configs:
                 admission.checkpoint()
                 run = make_run(config)
@@ -154,7 +163,7 @@ class ResourceGuard:
             reservation = self.ledger.reserve(sizes, self._budget.server_memory_bytes, exclude=replacing)
             if reservation is not None:
                 return reservation
-            now = self.assess(target, replacing)
+            now = assess(target, self._budget, self.ledger.held_bytes(exclude=replacing))
             if not now.fits:
                 raise OverBudget(now)
 

@@ -42,8 +42,9 @@ class Verdict:
 
     estimates: tuple[Estimate, ...]
     budget: Budget
-    memory_limit_bytes: float  # the session budget, or less when other sessions hold the server's memory
+    memory_limit_bytes: float  # the session budget less its other runs, or less when the server is full
     held_by_others_bytes: float
+    session_held_bytes: float  # what the session's other (kept) runs hold
     problems: tuple[str, ...]  # which limits were exceeded, in words
     exceeded: tuple[str, ...]  # and by kind: "memory", "server_memory", "step_time"
     alternatives: tuple[Alternative, ...]
@@ -77,7 +78,8 @@ class Verdict:
         return {"fits": self.fits, "heavy": self.heavy, "total_mib": round(self.total_bytes / MIB, 1),
                 "step_seconds": round(self.step_seconds, 3),
                 "memory_limit_mib": None if math.isinf(self.memory_limit_bytes) else round(self.memory_limit_bytes / MIB),
-                "held_by_others_mib": round(self.held_by_others_bytes / MIB), "problems": list(self.problems),
+                "held_by_others_mib": round(self.held_by_others_bytes / MIB),
+                "session_held_mib": round(self.session_held_bytes / MIB), "problems": list(self.problems),
                 "exceeded": list(self.exceeded),
                 "alternatives": [a.to_dict() for a in self.alternatives], "message": self.message,
                 "estimates": [e.to_dict() for e in self.estimates], "budget": self.budget.to_dict()}
@@ -97,31 +99,35 @@ def group_peak_bytes(estimates) -> int:
     return sum(e.held_bytes for e in estimates) + max(e.transient_bytes for e in estimates)
 
 
-def assess(target, budget: Budget | None = None, held_by_others_bytes: float = 0.0) -> Verdict:
+def assess(target, budget: Budget | None = None, held_by_others_bytes: float = 0.0,
+           session_held_bytes: float = 0.0) -> Verdict:
     """The :class:`Verdict` for ``target``: a RunConfig, an Estimate, or a sequence of them.
 
-    ``held_by_others_bytes`` is what other sessions' runs hold in this server
-    (see :class:`cnnviz.resources.gate.MemoryLedger`); it lowers the memory limit
-    when the server's own budget is the tighter one.
+    ``held_by_others_bytes`` is what other runs hold in this server (see
+    :class:`cnnviz.resources.gate.MemoryLedger`); it lowers the memory limit when the
+    server's own budget is the tighter one. ``session_held_bytes`` is what the same
+    session's other runs (kept by other pages) hold: the session budget covers them too.
     """
     budget = budget or server_budget()
     targets = list(target) if isinstance(target, Sequence) and not isinstance(target, str) else [target]
     if not targets:
         raise ValueError("nothing to assess")
     estimates = tuple(estimate(t) for t in targets)
-    limit = min(budget.session_memory_bytes, budget.server_memory_bytes - held_by_others_bytes)
-    problems = _problems(estimates, budget, limit, held_by_others_bytes)
+    session_limit = budget.session_memory_bytes - session_held_bytes
+    limit = min(session_limit, budget.server_memory_bytes - held_by_others_bytes)
+    problems = _problems(estimates, budget, limit, session_limit, held_by_others_bytes, session_held_bytes)
     if not problems:
-        return Verdict(estimates, budget, limit, held_by_others_bytes, (), (), (), None)
+        return Verdict(estimates, budget, limit, held_by_others_bytes, session_held_bytes, (), (), (), None)
     alternatives = _alternatives(targets, estimates, budget, limit)
     message = _message(estimates, problems, alternatives, budget)
-    return Verdict(estimates, budget, limit, held_by_others_bytes, tuple(text for _, text in problems),
-                   tuple(kind for kind, _ in problems), alternatives, message)
+    return Verdict(estimates, budget, limit, held_by_others_bytes, session_held_bytes,
+                   tuple(text for _, text in problems), tuple(kind for kind, _ in problems), alternatives, message)
 
 
-def check(target, budget: Budget | None = None, held_by_others_bytes: float = 0.0) -> Verdict:
+def check(target, budget: Budget | None = None, held_by_others_bytes: float = 0.0,
+          session_held_bytes: float = 0.0) -> Verdict:
     """:func:`assess`, raising :class:`OverBudget` (a UserError, CLI exit 2) when it does not fit."""
-    verdict = assess(target, budget, held_by_others_bytes)
+    verdict = assess(target, budget, held_by_others_bytes, session_held_bytes)
     if not verdict.fits:
         raise OverBudget(verdict)
     return verdict
@@ -132,16 +138,18 @@ def _fits(estimates, budget: Budget, limit: float) -> bool:
             and sum(e.step_seconds for e in estimates) <= budget.session_step_seconds)
 
 
-def _problems(estimates, budget: Budget, limit: float, held: float) -> list[tuple[str, str]]:
+def _problems(estimates, budget: Budget, limit: float, session_limit: float, held: float,
+              session_held: float) -> list[tuple[str, str]]:
     """(limit kind, words) for every limit exceeded: "memory", "server_memory" or "step_time"."""
     total, seconds = group_peak_bytes(estimates), sum(e.step_seconds for e in estimates)
     problems = []
-    if total > budget.session_memory_bytes:
+    if total > session_limit:
         who = "a session" if budget.audience == "page" else "this command"
         source = f" ({budget.memory_source})" if budget.memory_source else ""
-        problems.append(("memory", f"{who} may use {format_bytes(budget.session_memory_bytes)}{source}"))
-    elif total > limit:  # it would fit an empty server: other sessions' runs hold the rest right now
-        problems.append(("server_memory", f"the server's other sessions hold {format_bytes(held)} of its "
+        kept = f" and its other runs hold {format_bytes(session_held)}" if session_held > 0 else ""
+        problems.append(("memory", f"{who} may use {format_bytes(budget.session_memory_bytes)}{source}{kept}"))
+    elif total > limit:  # it would fit an empty server: other runs hold the rest right now
+        problems.append(("server_memory", f"other runs on this server hold {format_bytes(held)} of its "
                                           f"{format_bytes(budget.server_memory_bytes)}, leaving "
                                           f"{format_bytes(max(limit, 0))}"))
     if seconds > budget.session_step_seconds:
