@@ -237,27 +237,28 @@ def _make_run(config):
     return run
 
 
-def largest_compare_arch(guard, batch: int) -> str | None:
-    """The zoo network with the largest estimate whose 4-initializer comparison fits one session."""
+def largest_compare_arch(guard, batch: int, inits: list[str]) -> str | None:
+    """The zoo network with the largest estimate whose comparison of ``inits`` fits one session."""
     from cnnviz.config import RunConfig
     from cnnviz.resources import assess
     from cnnviz.zoo import ARCHITECTURES
 
     fitting = []
     for arch in ARCHITECTURES:
-        configs = [RunConfig(arch=arch, init=init, batch_size=batch) for init in COMPARE_INITS]
+        configs = [RunConfig(arch=arch, init=init, batch_size=batch) for init in inits]
         verdict = assess(configs, guard.budget)
         if verdict.fits:
             fitting.append((verdict.total_bytes, arch))
     return max(fitting)[1] if fitting else None
 
 
-def scenario_compare(guard, sessions: int, batch: int) -> None:
+def scenario_compare(guard, sessions: int, batch: int, runs: int, arch: str | None = None) -> None:
     from cnnviz.config import RunConfig
     from cnnviz.resources import OverBudget
 
-    arch = largest_compare_arch(guard, batch)
-    configs = [RunConfig(arch=arch, init=init, batch_size=batch) for init in COMPARE_INITS]
+    inits = COMPARE_INITS[:runs]
+    arch = arch or largest_compare_arch(guard, batch, inits)
+    configs = [RunConfig(arch=arch, init=init, batch_size=batch) for init in inits]
     verdict = guard.assess(configs)
     base = proc_status("VmRSS")
     reset_peak()
@@ -280,9 +281,10 @@ def scenario_compare(guard, sessions: int, batch: int) -> None:
         thread.join()
     wall = time.perf_counter() - start
     built = outcomes.count("built")
-    print(f"\n### Scenario 2: {sessions} sessions open Compare initializers at once ({arch}, batch {batch}, 4 runs each)")
-    print(f"- largest network whose comparison fits a session: {arch}, estimated {verdict.total_bytes / MIB:,.0f} MiB "
-          f"and {verdict.step_seconds:.2f} s per step for the 4 runs (heavy: {verdict.heavy})")
+    print(f"\n### Scenario 2: {sessions} sessions open Compare initializers at once ({arch}, batch {batch}, "
+          f"{runs} runs each)")
+    print(f"- network: {arch}, estimated {verdict.total_bytes / MIB:,.0f} MiB and {verdict.step_seconds:.2f} s per "
+          f"step for the {runs} runs (fits a session: {verdict.fits}, heavy: {verdict.heavy})")
     print(f"- built {built} of {sessions} in {wall:.0f} s; refused {sessions - built}; "
           f"ledger holds {guard.ledger.held_bytes() / MIB:,.0f} MiB for {guard.ledger.holders()} runs "
           f"(server budget {guard.budget.server_memory_bytes / MIB:,.0f} MiB)")
@@ -347,6 +349,9 @@ def main() -> None:
     parser.add_argument("--measure-held", nargs=3, metavar=("ARCH", "BATCH", "RUNS"), help=argparse.SUPPRESS)
     parser.add_argument("--sessions", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--compare-runs", type=int, default=4, choices=[2, 3, 4], help="initializers per session")
+    parser.add_argument("--compare-arch", help="default: the largest network whose comparison fits a session")
+    parser.add_argument("--only-compare", action="store_true", help="run scenario 2 only")
     parser.add_argument("--queue-arch", default="alexnet")
     parser.add_argument("--queue-batch", type=int, default=4)
     args = parser.parse_args()
@@ -372,9 +377,11 @@ def main() -> None:
 
     guard = server_guard()  # budget from the environment: the defaults unless CNNVIZ_* are set
     print(f"budget: {json.dumps(guard.budget.to_dict())}")
-    scenario_vgg16(guard)
-    scenario_compare(guard, args.sessions, args.batch_size)
-    scenario_queue(guard, args.queue_arch, args.queue_batch)
+    if not args.only_compare:
+        scenario_vgg16(guard)
+    scenario_compare(guard, args.sessions, args.batch_size, args.compare_runs, args.compare_arch)
+    if not args.only_compare:
+        scenario_queue(guard, args.queue_arch, args.queue_batch)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ import sys
 import threading
 
 import keras
-import numpy as np
 import pytest
 
 from cnnviz import zoo

@@ -6,8 +6,9 @@ A training step of a :class:`~cnnviz.training.Run` holds, at its peak:
   plain SGD: 0, see :data:`OPTIMIZER_SLOTS`) *twice*: a new compiled core keeps the
   slots as built next to the live ones, to reset them for the next Run that reuses
   the core (``cnnviz.compiled_cores``);
-* one gradient per weight (Keras keeps it between steps), the step's copy of the weights before the update (kept to
-  undo a non-finite update) and the update-size temporaries of a probed step;
+* one gradient per weight (a live run was measured to keep about that much between
+  steps), the step's copy of the weights before the update (kept to undo a non-finite
+  update) and the update-size temporaries of a probed step;
 * one more copy of the weights while building (the freshly built model before it
   moves into a pooled core; initializer buffers), two more of every conv kernel
   (oneDNN's blocked layouts for the forward and backward kernels), and half a copy
@@ -60,8 +61,9 @@ RUNTIME_BASE_BYTES = 96 * MIB  # traced step + probe graphs, kernels, Python obj
 RUNTIME_PER_LAYER_BYTES = 2 * MIB
 
 # Effective training throughput, GFLOP/s, measured on the 2-core classroom test machine (AMD EPYC,
-# TF 2.21 CPU): the slowest of ltfn_convnet, ltfn_vgg, alexnet and vgg16 training steps, rounded down.
-# Recalibrate with `python bench/bench_resource_guard.py --calibrate`; override with CNNVIZ_CPU_GFLOPS.
+# TF 2.21 CPU), idle: 152-454 GFLOP/s over ltfn_convnet, ltfn_vgg, alexnet and vgg16 steps (median ~290);
+# the slowest, rounded down, so an idle server's steps come out at most as long as estimated. With other
+# jobs on the two cores 80-164 GFLOP/s was measured (BENCHMARKS.md, section 5). Recalibrate with `python bench/bench_resource_guard.py --calibrate`; override with CNNVIZ_CPU_GFLOPS.
 CPU_GFLOPS = 150.0
 STEP_OVERHEAD_SECONDS = 0.015  # Python, probes' host side, one dispatch
 # The update, the pre-update copy and the norms pass over every weight and optimizer slot each step:
