@@ -38,93 +38,25 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 VALIDATION_RUNS = [("lenet5", 1), ("lenet5", 100), ("ltfn_convnet", 1), ("ltfn_convnet", 32),
-                   ("ltfn_convnet", 100), ("ltfn_convnet", 200), ("ltfn_convnet", 500), ("ltfn_vgg", 1), ("ltfn_vgg", 16),
-                   ("ltfn_vgg", 50), ("alexnet", 1), ("alexnet", 4), ("alexnet", 8), ("alexnet", 32),
-                   ("vgg16", 1), ("vgg16", 4), ("vgg16", 8)]
+                   ("ltfn_convnet", 100), ("ltfn_convnet", 200), ("ltfn_convnet", 500), ("ltfn_vgg", 1),
+                   ("ltfn_vgg", 16), ("ltfn_vgg", 50), ("alexnet", 1), ("alexnet", 4), ("alexnet", 8),
+                   ("alexnet", 32), ("vgg16", 1), ("vgg16", 4), ("vgg16", 8)]
 OPTIMIZER_RUNS = [("alexnet", 8, "sgd"), ("alexnet", 8, "momentum"), ("ltfn_vgg", 16, "rmsprop")]
-HELD_RUNS = [("ltfn_convnet", 8, 100), ("conv2_5x5", 6, 100), ("ltfn_vgg", 4, 100)]  # (arch, runs, batch)
+USER_MODEL_RUNS = [("user:128", 100, "adam"), ("user:2048", 32, "adam")]  # (dense width, batch, optimizer)
+HELD_RUNS = [("lenet5", 8, 100), ("ltfn_convnet", 8, 100), ("conv2_5x5", 6, 100), ("ltfn_vgg", 4, 100)]  # (arch, runs, batch)
 MEASURE_TIMEOUT_S = 300
-COMPARE_INITS = ["normal", "normal-0.01", "glorot-uniform", "he-normal"]
-MIB = 1024 * 1024
 
-
-def proc_status(key: str) -> float:
-    """A /proc/self/status field in MiB (VmRSS, VmHWM)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {key} in /proc/self/status")
-
-
-def reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0); False where not allowed."""
-    try:
-        with open("/proc/self/clear_refs", "w") as refs:
-            refs.write("5")
-        return True
-    except OSError:
-        return False
-
-
-# ------------------------------------------------------------------ one measurement (in a subprocess)
-def measure_one(arch: str, batch: int, optimizer: str) -> dict:
-    import numpy as np
-
-    from cnnviz import data, zoo
-    from cnnviz.config import RunConfig
-    from cnnviz.resources import estimate_config
-    from cnnviz.training import Run
-
-    config = RunConfig(arch=arch, batch_size=batch, optimizer=optimizer)
-    shape, _ = zoo.resolve_shape(arch, None, None)
-    dataset = data.load_dataset(config.dataset, shape)
-    dataset.images("train", np.arange(batch))  # the resize path's imports and kernels, before the baseline
-    base = proc_status("VmRSS")
-    exact = reset_peak()
-    start = time.perf_counter()
-    run = Run(config, dataset=dataset)
-    run.initial_snapshot()
-    build_s = time.perf_counter() - start
-    times = []
-    for _ in range(4):
-        start = time.perf_counter()
-        run.step()
-        times.append(time.perf_counter() - start)
-    estimate = estimate_config(config)
-    return {"arch": arch, "batch": batch, "optimizer": optimizer, "params": run.model.count_params(),
-            "estimated_params": estimate.profile.params, "peak_mib": proc_status("VmHWM") - base,
-            "exact_peak": exact, "estimate_mib": estimate.total_bytes / MIB, "build_s": build_s,
-            "step_s": statistics.median(times[1:]), "estimate_step_s": estimate.step_seconds,
-            "step_gflop": estimate.step_flops / 1e9}
-
-
-def measure_held(arch: str, runs: int, batch: int) -> dict:
-    """RSS growth per further live Run (built, probed, one step; all kept alive) vs the ledger's estimate."""
-    import gc
-
-    from cnnviz.config import RunConfig
-    from cnnviz.resources import estimate_config
-    from cnnviz.training import Run
-
-    kept, rss = [], []
-    for index in range(runs):
-        config = RunConfig(arch=arch, batch_size=batch, seed=index, init=COMPARE_INITS[index % 4])
-        run = Run(config)
-        run.initial_snapshot()
-        run.step()
-        kept.append(run)
-        gc.collect()
-        rss.append(proc_status("VmRSS"))
-    per_run = (rss[-1] - rss[0]) / (runs - 1)
-    return {"arch": arch, "batch": batch, "runs": runs, "held_per_run_mib": per_run,
-            "estimated_held_mib": estimate_config(RunConfig(arch=arch, batch_size=batch)).held_bytes / MIB}
+from _guard_measure import (COMPARE_INITS, MIB, measure_held, measure_one, measure_user_model,  # noqa: E402
+                            proc_status, reset_peak)
 
 
 def measure(arch: str, batch: int, optimizer: str = "adam", mode: str = "--measure-one") -> dict | None:
+    if arch.startswith("user:"):
+        mode, arch = "--measure-user", arch.split(":", 1)[1]
     command = [sys.executable, __file__, mode, arch, str(batch), optimizer]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=MEASURE_TIMEOUT_S)
@@ -148,7 +80,7 @@ def validate(runs) -> list[dict]:
             continue
         results.append(result)
         same = "yes" if result["params"] == result["estimated_params"] else f"NO ({result['estimated_params']:,})"
-        print(f"| {arch} | {result['optimizer']} | {batch} | {result['params']:,} ({same}) | {result['peak_mib']:,.0f} MiB"
+        print(f"| {result['arch']} | {result['optimizer']} | {batch} | {result['params']:,} ({same}) | {result['peak_mib']:,.0f} MiB"
               f" | {result['estimate_mib']:,.0f} MiB | {result['estimate_mib'] / result['peak_mib']:.2f} "
               f"| {result['step_s']:.3f} s | {result['estimate_step_s']:.3f} s |", flush=True)
     ratios = [r["estimate_mib"] / r["peak_mib"] for r in results]
@@ -347,6 +279,7 @@ def main() -> None:
     parser.add_argument("--calibrate", action="store_true", help="effective GFLOP/s from measured steps")
     parser.add_argument("--measure-one", nargs=3, metavar=("ARCH", "BATCH", "OPTIMIZER"), help=argparse.SUPPRESS)
     parser.add_argument("--measure-held", nargs=3, metavar=("ARCH", "BATCH", "RUNS"), help=argparse.SUPPRESS)
+    parser.add_argument("--measure-user", nargs=3, metavar=("WIDTH", "BATCH", "OPTIMIZER"), help=argparse.SUPPRESS)
     parser.add_argument("--sessions", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--compare-runs", type=int, default=4, choices=[2, 3, 4], help="initializers per session")
@@ -359,12 +292,16 @@ def main() -> None:
         arch, batch, optimizer = args.measure_one
         print(json.dumps(measure_one(arch, int(batch), optimizer)))
         return
+    if args.measure_user:
+        width, batch, optimizer = args.measure_user
+        print(json.dumps(measure_user_model(int(batch), int(width), optimizer)))
+        return
     if args.measure_held:
         arch, batch, runs = args.measure_held
         print(json.dumps(measure_held(arch, int(runs), int(batch))))
         return
     if args.validate or args.calibrate:
-        runs = VALIDATION_RUNS + (OPTIMIZER_RUNS if args.validate else [])
+        runs = VALIDATION_RUNS + (OPTIMIZER_RUNS + USER_MODEL_RUNS if args.validate else [])
         results = validate(runs)
         if args.validate:
             validate_held(HELD_RUNS)

@@ -177,6 +177,14 @@ def test_budget_from_environment_beats_secrets_beats_defaults():
         server_budget({"resources": {"session_step_seconds": -1}}, environ={})
 
 
+def test_a_server_without_secrets_file_uses_the_defaults():
+    class NoSecretsFile(dict):  # st.secrets without .streamlit/secrets.toml raises a FileNotFoundError
+        def get(self, key, default=None):
+            raise FileNotFoundError("No secrets found")
+
+    assert server_budget(NoSecretsFile(), environ={}) == server_budget(environ={})
+
+
 def test_cli_budget_is_the_available_memory_unless_told():
     free = cli_budget(environ={}, available_bytes=8 * 1024 * MIB)
     assert free.session_memory_bytes < 8 * 1024 * MIB and math.isinf(free.session_step_seconds)

@@ -125,13 +125,21 @@ def available_memory_bytes() -> float | None:
     return None
 
 
+def _secret(secrets: Mapping | None, key: str):
+    """``secrets.get(key)``; None without a secrets file (``st.secrets`` then raises FileNotFoundError)."""
+    if secrets is None:
+        return None
+    try:
+        return secrets.get(key)
+    except FileNotFoundError:
+        return None
+
+
 def _read_settings(secrets: Mapping | None, environ: Mapping) -> dict:
     values = {}
-    section = secrets.get(SECRETS_SECTION) if secrets is not None else None
+    section = _secret(secrets, SECRETS_SECTION)
     for name, (variable, kind, minimum) in SETTINGS.items():
-        sources = [(variable, environ.get(variable))]
-        if secrets is not None:
-            sources.append((f"secrets {variable}", secrets.get(variable)))
+        sources = [(variable, environ.get(variable)), (f"secrets {variable}", _secret(secrets, variable))]
         if isinstance(section, Mapping):
             sources.append((f"secrets [{SECRETS_SECTION}] {name}", section.get(name)))
         for where, raw in sources:

@@ -97,6 +97,7 @@ class NetworkProfile:
     forward_flops_per_image: int
     conv_params: int = 0  # weights of layers with spatial outputs (conv kernels)
     arch: str | None = None  # a zoo architecture (None for a user's model): enables the input-size alternative
+    build_copies: int = BUILD_COPIES  # 0 for a loaded user model: no fresh model, no initializers
 
     @property
     def optimizer_slots(self) -> int:
@@ -129,7 +130,7 @@ class Estimate:
             "allocator_slack": int(weight_bytes * ALLOCATOR_SLACK_COPIES),
             "tensorflow": RUNTIME_BASE_BYTES + RUNTIME_PER_LAYER_BYTES * p.weighted_layers,
             # ... and only while it builds or steps
-            "step_copies": weight_bytes * (STEP_COPIES + BUILD_COPIES),
+            "step_copies": weight_bytes * (STEP_COPIES + p.build_copies),
             "activations": per_image * b,
         })
 
@@ -202,7 +203,7 @@ def cpu_gflops() -> float:
 
 # ------------------------------------------------------------------ from layer rows
 def profile_from_rows(rows: Iterable[Mapping], input_shape: tuple[int, ...], optimizer: str, label: str,
-                      arch: str | None = None) -> NetworkProfile:
+                      arch: str | None = None, build_copies: int = BUILD_COPIES) -> NetworkProfile:
     """A profile from layer rows ``{type, output_shape, params[, activation]}`` (zoo.layer_table's form).
 
     Unknown layer types count their output once and, if they have weights, their
@@ -229,7 +230,7 @@ def profile_from_rows(rows: Iterable[Mapping], input_shape: tuple[int, ...], opt
         kept += copies * values
         largest = max(largest, values)
     return NetworkProfile(label, tuple(int(v) for v in input_shape), optimizer, params, weighted, kept, largest,
-                          flops, conv_params, arch)
+                          flops, conv_params, arch, build_copies)
 
 
 def classes_for(config) -> int | None:
@@ -305,7 +306,8 @@ def profile_from_model(model, optimizer: str, input_shape: tuple[int, int, int] 
             out = list(shape)  # unknown: as large as the input, conservatively
         out = [shape[i] if v is None and i < 2 else (v if v is not None else 1) for i, v in enumerate(out)]
         rows.append({**row, "output_shape": out})
-    return profile_from_rows(rows, shape, optimizer, label or f"file:{model.name}")
+    # Loaded, not built: no fresh copy of the weights and no initializer buffers.
+    return profile_from_rows(rows, shape, optimizer, label or f"file:{model.name}", build_copies=0)
 
 
 def estimate_model(model, batch_size: int, optimizer: str = "adam", input_shape: tuple[int, int, int] | None = None,

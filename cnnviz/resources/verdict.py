@@ -70,6 +70,14 @@ class Verdict:
         so the longest single step counts, not the sum)."""
         return self.budget.is_heavy(self.total_bytes, max(e.step_seconds for e in self.estimates))
 
+    def summary(self) -> str:
+        """One line for a page, before it builds: "about 422 MiB and 0.32 s per step (a session may use 2.0 GiB, 2 s)"."""
+        limits = f"a session may use {format_bytes(self.budget.session_memory_bytes)}"
+        if not math.isinf(self.budget.session_step_seconds):
+            limits += f", {format_seconds(self.budget.session_step_seconds)} per step"
+        return (f"about {format_bytes(self.total_bytes)} and {format_seconds(self.step_seconds)} per step "
+                f"({limits})")
+
     @property
     def alternative(self) -> Alternative | None:
         return self.alternatives[0] if self.alternatives else None
