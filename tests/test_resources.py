@@ -150,6 +150,7 @@ def test_compare_runs_count_together_against_one_session():
     assert assess(configs[0], budget()).fits
     verdict = assess(configs, budget())
     assert not verdict.fits and verdict.message.startswith("4 runs of ltfn_vgg")
+    assert "a session may use 2.0 GiB, 2 s per step" in verdict.summary()
     assert verdict.total_bytes == sum(e.held_bytes for e in verdict.estimates) + verdict.estimates[0].transient_bytes
 
 
@@ -244,8 +245,13 @@ def test_heavy_work_waits_its_turn_in_arrival_order_and_sees_its_position():
 
 def test_light_work_passes_while_the_heavy_slot_is_taken():
     gate, passed = HeavyGate(1), threading.Event()
+
+    def light_step():
+        with gate.enter(0.1, heavy=False):
+            passed.set()
+
     with gate.enter(5.0, heavy=True):
-        worker = threading.Thread(target=lambda: gate.enter(0.1, heavy=False).__enter__() or passed.set())
+        worker = threading.Thread(target=light_step)
         worker.start()
         worker.join(JOIN_S)
         assert passed.is_set()
@@ -339,6 +345,22 @@ def test_training_is_cancelled_between_steps():
     with pytest.raises(Cancelled):
         guard.train(run, 5, cancel=token, callback=stop_after_two)
     assert run.step_count == 2
+
+
+def test_a_users_model_goes_through_the_guard_on_its_own_estimate():
+    from cnnviz.user_models import prepare_user_run
+
+    inputs = keras.Input((28, 28, 1))
+    hidden = keras.layers.Dense(64, activation="relu")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(10)(hidden))
+    guard = ResourceGuard(budget())
+    config = RunConfig(arch="file:mine.keras", init="from-file", batch_size=32)
+    estimate = estimate_model(model, 32, label="mine.keras")
+    [run] = guard.build([estimate], lambda _: prepare_user_run(model, config))
+    assert run.resource_estimate is estimate and guard.ledger.held_bytes() == estimate.held_bytes
+    del run.resource_estimate  # a run built without the guard: the guard reads the model itself
+    guard.train(run, 2)
+    assert run.step_count == 2 and run.resource_estimate.profile.params == model.count_params()
 
 
 def test_ledger_refuses_when_other_sessions_hold_the_server():

@@ -28,11 +28,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from cnnviz.resources.budget import Budget, server_budget
-from cnnviz.resources.estimate import Estimate, estimate
+from cnnviz.resources.estimate import Estimate, estimate, estimate_model
 from cnnviz.resources.gate import CancelToken, HeavyGate, MemoryLedger, QueueStatus, Reservation
 from cnnviz.resources.verdict import OverBudget, Verdict, assess, group_peak_bytes
 
 OnWait = Callable[[QueueStatus], None] | None
+RESERVE_ATTEMPTS = 100
 
 
 class Admission:
@@ -116,7 +117,8 @@ class ResourceGuard:
               on_wait: OnWait = None, replacing: Sequence = (), session_runs: Sequence = ()) -> list:
         """Build one run per config with ``make_run(config)`` through :meth:`admit`; return them in order.
 
-        Cancellation is checked before and after each build.
+        ``configs`` may also be Estimates (a user's model: ``estimate_model``); ``make_run``
+        receives each item as given. Cancellation is checked before and after each build.
         """
         runs = []
         with self.admit(list(configs), cancel, on_wait, replacing, session_runs=session_runs) as admission:
@@ -159,21 +161,29 @@ class ResourceGuard:
         # One entry per run, bound to it once built, and one for the largest build's working memory,
         # given back when the admission ends.
         sizes = [e.held_bytes for e in verdict.estimates] + [max(e.transient_bytes for e in verdict.estimates)]
-        while True:  # only a race with a run being freed can make the two checks disagree: try again
+        for _ in range(RESERVE_ATTEMPTS):  # only a race with runs coming and going makes the checks disagree
             reservation = self.ledger.reserve(sizes, self._budget.server_memory_bytes, exclude=replacing)
             if reservation is not None:
                 return reservation
             now = assess(target, self._budget, self.ledger.held_bytes(exclude=replacing))
             if not now.fits:
                 raise OverBudget(now)
+        raise OverBudget(assess(target, self._budget, self._budget.server_memory_bytes))  # say "the server is full"
 
 
 def _estimate_of(target) -> Estimate:
-    config = getattr(target, "config", None)
-    if config is not None and hasattr(target, "step"):  # a Run
-        cached = getattr(target, "resource_estimate", None)
-        return cached if cached is not None else estimate(config)
-    return estimate(target)
+    """The estimate of a config, an Estimate or a Run (a Run's is cached on it as ``resource_estimate``)."""
+    if not (hasattr(target, "config") and hasattr(target, "step")):
+        return estimate(target)
+    cached = getattr(target, "resource_estimate", None)
+    if cached is None:
+        from cnnviz.zoo import ARCHITECTURES
+
+        config = target.config
+        cached = (estimate(config) if config.arch in ARCHITECTURES  # a user's model: read its built layers
+                  else estimate_model(target.model, config.batch_size, config.optimizer))
+        target.resource_estimate = cached
+    return cached
 
 
 _server_guard: ResourceGuard | None = None
