@@ -7,7 +7,7 @@ For each model (same weights, same batch, same optimizer type) we time
   every    - the same step probing (per-layer histograms + exact summaries, gradient/weight/update
              norms, backward signal, softmax stats), outputs copied to the host
   every10  - one probed step in ten
-Rounds interleave the variants so machine noise hits all of them alike; we report
+Times are process CPU seconds. Rounds interleave the variants so machine noise hits all of them alike; we report
 the median and spread (min..max) of the per-round ratios.
 
     python bench/bench_probe_overhead.py [--rounds 7] [--steps 20]
@@ -46,10 +46,12 @@ def plain_step_fn(model, optimizer):
 
 
 def time_steps(fn, steps: int) -> float:
-    start = time.perf_counter()
+    """CPU seconds per step of this process (all its threads): steadier than wall time when
+    other jobs share the cores, which they do on the 2-core machines this runs on."""
+    start = time.process_time()
     for i in range(steps):
         fn(i)
-    return (time.perf_counter() - start) / steps
+    return (time.process_time() - start) / steps
 
 
 def bench(arch: str, rounds: int, steps: int, batch: int) -> dict:

@@ -33,19 +33,16 @@ def tensor_summary(x: tf.Tensor, bins: int) -> dict[str, tf.Tensor]:
 
     The histogram spans the tensor's own finite [min, max] (a constant tensor gets a
     small symmetric pad so its bins have width). Returns tensors: call inside
-    ``tf.function``. The common all-finite case takes a lean path of six passes.
+    ``tf.function``. The common case (plain sums finite) takes a lean path of six
+    passes over the tensor; a tensor whose squares overflow float32, or that holds
+    NaN/Inf, takes the exact masked path instead.
     """
     flat = tf.reshape(tf.cast(x, tf.float32), [-1])
-    lo, hi = tf.reduce_min(flat), tf.reduce_max(flat)
-    scale = _scale_of(lo, hi)
-    scaled = flat / scale
-    scaled_sum = tf.reduce_sum(scaled)
-    scaled_sq = tf.reduce_sum(tf.square(scaled))
-    # NaN propagates through sums; an Inf makes the scale Inf and x/Inf (or Inf/Inf) NaN.
-    all_finite = tf.logical_and(tf.math.is_finite(scaled_sum), tf.math.is_finite(scaled_sq))
-    return tf.cond(all_finite,
-                   lambda: _finite_summary(flat, lo, hi, scale, scaled_sum, scaled_sq, bins),
-                   lambda: _masked_summary(flat, bins))
+    total = tf.reduce_sum(flat)
+    total_sq = tf.reduce_sum(tf.square(flat))
+    # NaN and Inf propagate through sums; an overflowing sum of squares is caught here too.
+    lean = tf.logical_and(tf.math.is_finite(total), tf.math.is_finite(total_sq))
+    return tf.cond(lean, lambda: _finite_summary(flat, total, total_sq, bins), lambda: _masked_summary(flat, bins))
 
 
 def _scale_of(lo, hi):
@@ -76,9 +73,10 @@ def _binned(values, lo, hi, bins, ok):
                    lambda: tf.zeros([bins], tf.int32))
 
 
-def _finite_summary(flat, lo_data, hi_data, scale, scaled_sum, scaled_sq, bins):
+def _finite_summary(flat, total, total_sq, bins):
     n = tf.cast(tf.size(flat), tf.float32)
-    mean, std = _moments(n, scale, scaled_sum, scaled_sq)
+    lo_data, hi_data = tf.reduce_min(flat), tf.reduce_max(flat)
+    mean, std = _moments(n, tf.constant(1.0), total, total_sq)
     lo, hi = _histogram_range(lo_data, hi_data)
     return {
         "mean": mean,
@@ -127,26 +125,40 @@ def _masked_summary(flat, bins):
     }
 
 
-def stable_norm(x: tf.Tensor) -> tf.Tensor:
-    """‖x‖₂ that stays finite for every finite tensor (in-graph).
+def norm_and_std(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(‖x‖₂, population std of x) in-graph, finite for every finite tensor.
 
-    ``tf.norm`` squares first, so a gradient with entries near 1e20 reports Inf.
-    NaN in, NaN out; Inf in, Inf out.
+    Two passes (sum, sum of squares) when the squares fit float32; otherwise an exact
+    path that scales by max |x| first (``tf.norm`` would report Inf for entries near
+    1e20). NaN in, NaN out; Inf in, Inf out.
     """
     flat = tf.reshape(tf.cast(x, tf.float32), [-1])
-    magnitude = tf.reduce_max(tf.abs(flat))
-    scale = tf.where(magnitude > _TINY, magnitude, tf.ones_like(magnitude))
-    norm = tf.sqrt(tf.reduce_sum(tf.square(flat / scale))) * scale
-    return tf.where(tf.math.is_inf(magnitude), magnitude, norm)
+    n = tf.cast(tf.size(flat), tf.float32)
+    total, total_sq = tf.reduce_sum(flat), tf.reduce_sum(tf.square(flat))
+
+    def lean():
+        return tf.sqrt(total_sq), _moments(n, tf.constant(1.0), total, total_sq)[1]
+
+    def exact():
+        magnitude = tf.reduce_max(tf.abs(flat))
+        scale = tf.where(magnitude > _TINY, magnitude, tf.ones_like(magnitude))
+        scaled = flat / scale
+        scaled_sq = tf.reduce_sum(tf.square(scaled))
+        norm = tf.where(tf.math.is_inf(magnitude), magnitude, tf.sqrt(scaled_sq) * scale)
+        return norm, _moments(n, scale, tf.reduce_sum(scaled), scaled_sq)[1]
+
+    ok = tf.logical_and(tf.math.is_finite(total), tf.math.is_finite(total_sq))
+    return tf.cond(ok, lean, exact)
+
+
+def stable_norm(x: tf.Tensor) -> tf.Tensor:
+    """‖x‖₂ that stays finite for every finite tensor (in-graph); see :func:`norm_and_std`."""
+    return norm_and_std(x)[0]
 
 
 def stable_std(x: tf.Tensor) -> tf.Tensor:
     """Population std of every element of ``x``, finite for every finite tensor (in-graph)."""
-    flat = tf.reshape(tf.cast(x, tf.float32), [-1])
-    scale = _scale_of(tf.reduce_min(flat), tf.reduce_max(flat))
-    scaled = flat / scale
-    n = tf.cast(tf.size(flat), tf.float32)
-    return _moments(n, scale, tf.reduce_sum(scaled), tf.reduce_sum(tf.square(scaled)))[1]
+    return norm_and_std(x)[1]
 
 
 def all_finite(x: tf.Tensor) -> tf.Tensor:

@@ -180,7 +180,8 @@ def test_same_config_gives_same_losses_in_process():
     a, b = Run(config), Run(config)
     a.train(3)
     b.train(3)
-    assert a.losses == b.losses
+    # The same numbers (a cold core's first calls run eagerly, later ones traced: equal to ~1e-7)
+    np.testing.assert_allclose(a.losses, b.losses, rtol=1e-6)
     other = Run(config.replace(seed=6))
     other.train(3)
     assert other.losses != a.losses

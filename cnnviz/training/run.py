@@ -31,7 +31,7 @@ from cnnviz.optimizers import make_optimizer
 from cnnviz.probes import ProbedModel
 from cnnviz.snapshot import LayerSnapshot, Snapshot
 from cnnviz.histograms import Summary
-from cnnviz.training.core import CompiledCore
+from cnnviz.training.core import CompiledCore, unpack_summaries
 from cnnviz.training.pool import POOL
 from cnnviz.training.state import RunState
 from cnnviz.training.timeline import Halt, Timeline, shared_timeline
@@ -40,6 +40,8 @@ from cnnviz.training.timeline import Halt, Timeline, shared_timeline
 # copied to the host, so a refused (non-finite) update can go back to it and replay the
 # few steps since (runs are pure functions of their definition and step).
 ANCHOR_EVERY = 25
+# A train() call this long traces a cold core's step at once (shorter ones run eagerly at first).
+TRACE_FOR_STEPS = 20
 
 
 def core_signature(config: RunConfig, shape, classes: int) -> tuple:
@@ -326,6 +328,10 @@ class Run:
         """
         last = None
         steps = int(steps)
+        if steps >= TRACE_FOR_STEPS:  # long enough that tracing the step now pays for itself
+            self._ensure_started()
+            with self._core() as core:
+                core.warm()
         for done in range(steps):
             if self.halted is not None:
                 break
@@ -411,21 +417,18 @@ class Run:
 
     # ------------------------------------------------------------------ records
     def _to_snapshot(self, core: CompiledCore, out: dict, step: int, labels: np.ndarray) -> Snapshot:
+        layer_stats, logit_stats, soft = unpack_summaries(out)
         layers = []
-        for point, stats in zip(core.points, out["layers"]):
-            optional = {k: float(stats[k]) for k in ("grad_norm", "update_norm", "backward_std") if k in stats}
+        for point, stats in zip(core.points, layer_stats):
             layers.append(LayerSnapshot(point.name, point.type, point.activation, point.fan_in,
-                                        Summary.from_tensors(stats), float(stats["weight_norm"]),
-                                        float(stats["weight_std"]), optional.get("grad_norm"),
-                                        optional.get("update_norm"), float(stats["dead_units"]),
-                                        optional.get("backward_std"), getattr(point, "normalized_by", None)))
-        soft = out["softmax"]
-        softmax = {"max_prob_mean": float(soft["max_prob_mean"]), "entropy_mean": float(soft["entropy_mean"]),
+                                        Summary.from_tensors(stats), stats["weight_norm"], stats["weight_std"],
+                                        stats.get("grad_norm"), stats.get("update_norm"), stats["dead_units"],
+                                        stats.get("backward_std"), getattr(point, "normalized_by", None)))
+        softmax = {"max_prob_mean": soft["max_prob_mean"], "entropy_mean": soft["entropy_mean"],
                    "uniform_entropy": math.log(self.classes),
                    "predicted_counts": [int(c) for c in soft["predicted_counts"]],
                    "max_prob_hist": [int(c) for c in soft["max_prob_hist"]]}
-        pixels = out["input"]
-        return Snapshot(step, float(soft["loss"]), float(soft["accuracy"]), layers,
-                        Summary.from_tensors(out["logits"]), softmax, np.asarray(out["batch_logits"]),
-                        np.asarray(labels), trained=step > 0, input_mean=float(pixels["mean"]),
-                        input_rms=math.sqrt(max(float(pixels["mean_sq"]), 0.0)), batch=step + 1)
+        return Snapshot(step, soft["loss"], soft["accuracy"], layers, Summary.from_tensors(logit_stats), softmax,
+                        np.asarray(out["batch_logits"]), np.asarray(labels), trained=step > 0,
+                        input_mean=soft["input_mean"], input_rms=math.sqrt(max(soft["input_mean_sq"], 0.0)),
+                        batch=step + 1)
