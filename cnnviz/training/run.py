@@ -42,6 +42,10 @@ from cnnviz.training.timeline import Halt, Timeline, shared_timeline
 ANCHOR_EVERY = 25
 # A train() call this long traces a cold core's step at once (shorter ones run eagerly at first).
 TRACE_FOR_STEPS = 20
+# Squares of gradients above this overflow float32 (3.4e38): optimizers that keep a running
+# average of g² (Adam, RMSProp, ...) then turn the update into NaN whatever the learning rate.
+FLOAT32_SQUARE_LIMIT = 1.8e19
+SQUARING_OPTIMIZERS = ("adam", "adamw", "nadam", "rmsprop", "adagrad", "adadelta")
 
 
 def core_signature(config: RunConfig, shape, classes: int) -> tuple:
@@ -238,7 +242,9 @@ class Run:
         """
         self._ensure_started()
         if self.halted is not None:
-            raise UserError(f"this run stopped at {self.halted.message()}; reset it or lower the learning rate")
+            from cnnviz.diagnose import halt_advice
+
+            raise UserError(f"this run stopped at {self.halted.message()}; reset it: {halt_advice(self)}")
         target = self.step_count + 1
         if probe is None:
             probe = target % self.config.probe_every == 0 or target == 1
@@ -262,10 +268,10 @@ class Run:
             self.timeline.steps_computed += 1
             if not out["weights_finite"].all():
                 core.forget()
-                self.timeline.halt = Halt(target, self._first_bad_layer(core, out["weights_finite"]),
-                                          "the update made weights non-finite")
+                layer = self._first_bad_layer(core, out["weights_finite"])
                 if self._state.values is None:  # the registers held our state: go back to the anchor
                     self._replay_to(core, self.step_count)
+                self.timeline.halt = self._update_halt(target, layer)
                 return None
             snapshot = self._to_snapshot(core, out, target, labels) if probe else None
             behind = self.timeline.behind(target, self)
@@ -280,6 +286,16 @@ class Run:
         self._move_to(self.timeline.adopt(state))
         self.timeline.prune()
         return snapshot
+
+    def _update_halt(self, step: int, layer: str | None) -> Halt:
+        """Why applying step ``step``'s gradient produced NaN/Inf weights: the gradient or the update."""
+        largest = max((float(np.max(np.abs(g))) for g in self._state.host_values().pending if g.size), default=0.0)
+        if largest > FLOAT32_SQUARE_LIMIT and self.config.optimizer in SQUARING_OPTIMIZERS:
+            return Halt(step, layer, f"the gradients (up to {largest:.1e}) are too large for {self.config.optimizer}: "
+                                     "its running average of squared gradients overflowed float32 and turned the "
+                                     "update into NaN", cause="gradient_overflow")
+        return Halt(step, layer, "the update made weights non-finite (learning rate x step overflowed float32)",
+                    cause="learning_rate")
 
     def _replay_to(self, core: CompiledCore, step: int) -> None:
         """Recompute this run's state at ``step`` from its anchor (exact: runs are pure functions)."""
@@ -302,7 +318,7 @@ class Run:
             with self._core() as core:
                 layer = self._first_bad_layer(core, out["grads_finite"])
         reason = "the loss on its batch is non-finite" if not math.isfinite(loss) else "its gradients are non-finite"
-        self.timeline.halt = Halt(step + 1, layer, reason)
+        self.timeline.halt = Halt(step + 1, layer, reason, cause="initialization" if step == 0 else "training")
 
     def _measure(self, step: int, state: RunState | None = None) -> Snapshot:
         """A probe of ``state`` (default: this run's) on batch step + 1 that changes no state."""
