@@ -32,15 +32,12 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from cnnviz.stats import all_finite, norm_and_std, softmax_summary, tensor_summary
+from cnnviz.stats import LAYER_FIELDS, OPTIONAL_FIELDS, all_finite, softmax_summary, summarize_layers
 from cnnviz.training.state import RunState, StateValues
 
 # A cold core runs this many calls eagerly before it traces (see CompiledCore._eager).
 EAGER_CALLS = 8
-# What a probed call reports per layer (and, last, for the logits), in one float64 row each.
-LAYER_FIELDS = ("mean", "std", "min", "max", "frac_nonpositive", "nonfinite", "count", "hist_lo", "hist_hi",
-                "dead_units", "weight_norm", "weight_std", "grad_norm", "update_norm", "backward_std")
-OPTIONAL_FIELDS = ("dead_units", "weight_norm", "weight_std", "grad_norm", "update_norm", "backward_std")
+# What a probed call reports per layer (and, last, for the logits): cnnviz.stats.LAYER_FIELDS.
 SOFTMAX_FIELDS = ("loss", "accuracy", "max_prob_mean", "entropy_mean", "input_mean", "input_mean_sq")
 
 
@@ -218,29 +215,21 @@ class CompiledCore:
 
     def _summaries(self, images, labels, pre, logits, variable_grads, pre_grads, before):
         """Every probed number, packed into a few tensors: one host transfer each, not hundreds."""
-        missing = tf.constant(np.nan, tf.float64)
-        rows, hists = [], []
+        items = []
         for index, (point, tensor) in enumerate(zip(self.points, pre)):
-            stats = tensor_summary(tensor, self.bins)
-            stats["dead_units"] = dead_unit_fraction(tensor)
-            stats["weight_norm"], stats["weight_std"] = norm_and_std(point.kernel)
-            slot = self.kernel_slots[index]
-            if slot is not None:  # a frozen layer of a user's model has no gradient and no update
-                stats["grad_norm"] = norm_and_std(variable_grads[slot])[0]
-                if before is not None:
-                    stats["update_norm"] = norm_and_std(point.kernel - before[index])[0]
-            if pre_grads[index] is not None:  # None: a fused layer's recovered z lies off the loss path
-                stats["backward_std"] = norm_and_std(pre_grads[index])[1]
-            rows.append(tf.stack([tf.cast(stats[f], tf.float64) if f in stats else missing for f in LAYER_FIELDS]))
-            hists.append(stats["hist"])
-        logit_stats = tensor_summary(logits, self.bins)
-        rows.append(tf.stack([tf.cast(logit_stats[f], tf.float64) if f in logit_stats else missing
-                              for f in LAYER_FIELDS]))
-        hists.append(logit_stats["hist"])
+            slot = self.kernel_slots[index]  # None: a frozen layer of a user's model (no gradient, no update)
+            items.append({
+                "values": tensor, "dead": True, "kernel": point.kernel,
+                "grad": variable_grads[slot] if slot is not None else None,
+                "update": point.kernel - before[index] if slot is not None and before is not None else None,
+                # None: a fused layer's recovered z lies off the loss path
+                "backward": pre_grads[index]})
+        items.append({"values": logits})
+        rows, hists = summarize_layers(items, self.bins)
         soft = softmax_summary(logits, labels, self.classes)
         pixels = tf.cast(images, tf.float32)
         soft["input_mean"], soft["input_mean_sq"] = tf.reduce_mean(pixels), tf.reduce_mean(tf.square(pixels))
-        return {"layer_stats": tf.stack(rows), "hists": tf.stack(hists),
+        return {"layer_stats": rows, "hists": hists,
                 "softmax": tf.stack([tf.cast(soft[f], tf.float64) for f in SOFTMAX_FIELDS]),
                 "predicted_counts": soft["predicted_counts"], "max_prob_hist": soft["max_prob_hist"],
                 "batch_logits": tf.cast(logits, tf.float32)}
@@ -260,14 +249,6 @@ def unpack_summaries(out: dict) -> tuple[list[dict], dict, dict]:
     soft = dict(zip(SOFTMAX_FIELDS, (float(v) for v in out["softmax"])))
     soft["predicted_counts"], soft["max_prob_hist"] = out["predicted_counts"], out["max_prob_hist"]
     return layers[:-1], layers[-1], soft
-
-
-def dead_unit_fraction(pre_activation: tf.Tensor) -> tf.Tensor:
-    """Fraction of units (last axis) that are ≤ 0 everywhere in the batch (in-graph)."""
-    units = tf.shape(pre_activation)[-1]
-    flat = tf.reshape(tf.cast(pre_activation, tf.float32), [-1, units])
-    never_positive = tf.logical_not(tf.reduce_any(flat > 0.0, axis=0))
-    return tf.reduce_mean(tf.cast(never_positive, tf.float32))
 
 
 def _traced(function) -> bool:
