@@ -41,7 +41,7 @@ from cnnviz.playground.surfaces import Surface, get_surface
 MAX_ANIMATION_FRAMES = 60
 # Bytes the animation's frames may take (frame k repeats the first k frame points of every
 # path, so the total grows with frames^2 x paths): many paths get fewer frames.
-ANIMATION_FRAME_BUDGET = 90_000
+ANIMATION_FRAME_BUDGET = 75_000
 
 
 def _path_trace(trajectory, index: int, count: int, budget: int) -> go.Scatter:
@@ -134,10 +134,17 @@ def animation_steps(longest: int, max_frames: int = MAX_ANIMATION_FRAMES) -> np.
 def frame_count(paths: int, max_frames: int = MAX_ANIMATION_FRAMES) -> int:
     """How many frames fit :data:`ANIMATION_FRAME_BUDGET` for ``paths`` paths.
 
-    Frame k carries k points (x and y as float32, base64: ~10.7 bytes per point) per path.
+    Frame k carries k points per path (x and y as float32 in base64: ~10.7 bytes a point)
+    and ~70 bytes of wrapping per path, plus ~40 bytes of its own.
     """
-    per_path = ANIMATION_FRAME_BUDGET / (max(paths, 1) * 8 * 4 / 3)
-    return max(2, min(max_frames, int((math.sqrt(1 + 8 * per_path) - 1) / 2)))
+
+    def cost(frames: int) -> float:
+        return max(paths, 1) * (frames * (frames + 1) / 2 * 8 * 4 / 3 + 70 * frames) + 40 * frames
+
+    frames = max_frames
+    while frames > 2 and cost(frames) > ANIMATION_FRAME_BUDGET:
+        frames -= 1
+    return frames
 
 
 def animated_contour_figure(
