@@ -37,14 +37,21 @@ def minimum_colour(index: int) -> str:
     return MINIMUM_COLOURS[index % len(MINIMUM_COLOURS)]
 
 
+def colour_slots(result) -> int:
+    """How many minimum colours the map uses: one per minimum, or the whole palette, repeating."""
+    return min(len(result.minima), len(MINIMUM_COLOURS))
+
+
 def shade_codes(result) -> np.ndarray:
-    """One number per cell: the outcome's category (minimum i, then diverged, then none) plus its shade.
+    """One number per cell: the outcome's category (minimum colour i, then diverged, then none) plus its shade.
 
     Category c occupies [c, c+1); a start at a minimum adds PALEST x (its steps / the most
     steps any start took), so the colour scale can grade it from full colour to pale.
+    Minima beyond the palette share colours (minimum i gets colour i mod palette size).
     """
-    count = len(result.minima)
-    codes = np.where(result.minimum >= 0, result.minimum, np.where(result.diverged, count, count + 1)).astype(float)
+    slots = colour_slots(result)
+    minimum_slot = np.mod(result.minimum, max(slots, 1))
+    codes = np.where(result.minimum >= 0, minimum_slot, np.where(result.diverged, slots, slots + 1)).astype(float)
     steps = result.steps_to_converge.astype(float)
     slowest = max(float(steps.max()), 1.0)
     return codes + np.where(result.minimum >= 0, PALEST * np.maximum(steps, 0.0) / slowest, 0.0)
@@ -70,23 +77,23 @@ def _hover_texts(result) -> list[list[str]]:
     for k in range(len(result.starts)):
         if result.minimum[k] >= 0:
             x, y = result.minima[result.minimum[k]]
-            texts.append(f"→ ({x:.3g}, {y:.3g}) in {result.steps_to_converge[k]} steps")
+            texts.append(f"({x:.3g}, {y:.3g}), {result.steps_to_converge[k]} steps")
         elif result.diverged[k]:
             texts.append(f"diverged at step {result.diverged_at[k]}")
         else:
-            texts.append(f"no minimum after {result.steps} steps")
+            texts.append("no minimum")
     return [texts[row * result.grid:(row + 1) * result.grid] for row in range(result.grid)]
 
 
 def basin_figure(result, title: str | None = None) -> go.Figure:
     """The basin map of a :class:`~cnnviz.playground.basins.BasinMap` (see the module docstring)."""
-    grid, count = result.grid, len(result.minima)
+    grid, count, slots = result.grid, len(result.minima), colour_slots(result)
     xs = result.starts[:grid, 0]
     ys = result.starts[::grid, 1]
     fig = go.Figure(go.Heatmap(
         x=f32(xs), y=f32(ys), z=f32(shade_codes(result).reshape(grid, grid)),
-        zmin=0, zmax=count + 2, colorscale=_colour_scale(count), showscale=False,
-        text=_hover_texts(result), hovertemplate="start (%{x:.3g}, %{y:.3g})<br>%{text}<extra></extra>",
+        zmin=0, zmax=slots + 2, colorscale=_colour_scale(slots), showscale=False,
+        text=_hover_texts(result), hovertemplate="start (%{x:.3g}, %{y:.3g})<br>ends: %{text}<extra></extra>",
         name="outcome",
     ))
     # Legend: one square per outcome (the heatmap itself has no legend entries).

@@ -128,14 +128,14 @@ def contour_trace(surface: Surface, x_range, y_range, resolution: int = CONTOUR_
     )
 
 
-def contour_image(surface: Surface, x_range, y_range, pixels: int = 320) -> tuple[dict, go.Scatter]:
+def contour_image(surface: Surface, x_range, y_range, pixels: int = 256) -> tuple[dict, go.Scatter]:
     """The contour map as a background picture, and an invisible trace that carries its colour bar.
 
     For the animation: plotly.js drops every trace it cannot animate (contours included)
     from view when frames play without a full redraw, and a full redraw per frame makes
     the map flicker. A layout image is not a trace, so it stays. It is the same map: the
     colour value binned into :data:`CONTOUR_LEVELS` equal bands, coloured like the contour
-    trace, with a paler line where the band changes; as an indexed PNG it takes 5-30 KB.
+    trace, with a paler line where the band changes; as an indexed PNG it takes 4-20 KB.
     """
     xs, ys, z = evaluate_grid(surface, x_range, y_range, pixels)
     colour = finite(colour_values(surface, finite(z)))

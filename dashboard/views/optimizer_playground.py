@@ -51,7 +51,7 @@ CLICK_GRID = 41  # invisible points per side that make the map clickable
 ACTIVATIONS_PAGE = str(Path(__file__).resolve().parent / "activations.py")
 HANDOFF_FIELDS = ("momentum", "beta1", "beta2", "rho", "epsilon")
 BASIN_GRIDS = (16, 24, 32, 40, 48, 64)
-DEFAULT_BASIN_GRID = 40
+DEFAULT_BASIN_GRID = 32
 
 
 def key(name: str) -> str:
