@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from cnnviz.figures.surface_maps import f32, house_layout
+from cnnviz.figures.surface_maps import FONT_SIZE, f32, house_layout
 
 # Distinct colours for up to ten minima (more cycle: Rastrigin's 121 dimples).
 MINIMUM_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
@@ -118,11 +118,13 @@ def basin_figure(result, title: str | None = None) -> go.Figure:
                                          "size": 14 if len(inside) <= LEGEND_MINIMA else 5, "color": "gold",
                                          "line": {"color": "black", "width": 1}},
                                  hovertemplate="minimum (%{x:.4g}, %{y:.4g})<extra></extra>"))
-    house_layout(fig, title or f"Basins of attraction: {result.label} on {result.surface}, {result.steps} steps", 620)
+    house_layout(fig, title or f"Basins of attraction on {result.surface}<br><span style='font-size:{FONT_SIZE - 2}px'>"
+                 f"{result.label}, {result.steps} steps, {result.grid} x {result.grid} starts</span>", 640)
     fig.update_layout(
         xaxis={"title": {"text": "start x"}, "range": [x0, x1], "showgrid": False, "zeroline": False},
         yaxis={"title": {"text": "start y"}, "range": [y0, y1], "showgrid": False, "zeroline": False},
         legend={"y": -0.14},
+        margin={"t": 84},
     )
     if 0.5 <= (y1 - y0) / (x1 - x0) <= 2:  # square cells, unless the box is too elongated to fit
         fig.update_yaxes(scaleanchor="x", scaleratio=1, constrain="domain")

@@ -249,12 +249,19 @@ def house_layout(fig: go.Figure, title: str, height: int) -> go.Figure:
         hoverlabel={"font_size": FONT_SIZE - 2},
         height=height,
     )
+    # On the axes themselves: Streamlit's theme sets axis fonts there, and the more specific
+    # setting would otherwise shrink them to a size a projector cannot show.
+    axis_fonts = {"tickfont": {"size": FONT_SIZE - 1}, "title_font": {"size": FONT_SIZE}}
+    fig.update_xaxes(**axis_fonts)
+    fig.update_yaxes(**axis_fonts)
     return fig
 
 
 def map_layout(fig: go.Figure, title: str, x_range, y_range, height: int = 600) -> go.Figure:
+    """A map's layout: axis titles, the view window, no grid over the contours, room for a two-line title."""
     house_layout(fig, title, height)
     fig.update_layout(
+        margin={"t": 84},
         xaxis={"title": {"text": "x (weight 1)"}, "range": list(x_range), "showgrid": False, "zeroline": False},
         yaxis={"title": {"text": "y (weight 2)"}, "range": list(y_range), "showgrid": False, "zeroline": False},
     )

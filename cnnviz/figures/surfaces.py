@@ -196,25 +196,30 @@ def animated_contour_figure(
     play = {"frame": {"duration": 80, "redraw": False}, "fromcurrent": True, "transition": {"duration": 0},
             "mode": "immediate"}
     pause = {"frame": {"duration": 0, "redraw": False}, "mode": "immediate", "transition": {"duration": 0}}
-    map_layout(fig, title or map_title(surface, "Step by step on"), x_range, y_range, height=680)
+    map_layout(fig, title or map_title(surface, "Step by step on"), x_range, y_range)
+    # Below the plot, one row each: play/pause, then the step slider (its current step on the
+    # right), then the legend. On separate rows nothing overlaps at projector widths.
     fig.update_layout(
         updatemenus=[{
-            "type": "buttons", "direction": "left", "x": 0, "y": -0.1, "xanchor": "left", "yanchor": "top",
-            "pad": {"t": 8, "r": 8}, "showactive": False,
+            "type": "buttons", "direction": "left", "x": 0, "y": -0.14, "xanchor": "left", "yanchor": "top",
+            "pad": {"t": 0, "r": 8}, "showactive": False,
             "buttons": [
                 {"label": "▶ play", "method": "animate", "args": [None, play]},
                 {"label": "❚❚ pause", "method": "animate", "args": [[None], pause]},
             ],
         }],
         sliders=[{
-            "active": 0, "currentvalue": {"prefix": "step ", "font": {"size": FONT_SIZE - 1}},
-            "x": 0.22, "len": 0.78, "y": -0.1, "yanchor": "top", "pad": {"t": 0},
+            "active": 0, "x": 0, "len": 1.0, "y": -0.14, "yanchor": "top", "pad": {"t": 48},
+            "currentvalue": {"prefix": "step ", "xanchor": "right", "font": {"size": FONT_SIZE - 1}},
             "steps": [
                 {"label": str(int(s)), "method": "animate", "args": [[str(int(s))], pause]} for s in frame_steps
             ],
         }],
-        legend={"y": -0.3},
-        margin={"b": 48},
+        # fixed bottom margin (px) and plot height, so these fractions of the plot height land
+        # on their rows: axis title to -0.13, buttons from -0.14, slider to ~-0.42, legend below
+        legend={"y": -0.46},
+        height=780,
+        margin={"b": 280},
     )
     return fig
 

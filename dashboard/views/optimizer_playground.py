@@ -152,8 +152,9 @@ def sidebar_controls() -> None:
     sidebar.header("Playground")
     sidebar.selectbox("Preset lesson", [CUSTOM, *PRESETS], key=key("preset"),
                       format_func=lambda n: "— your own settings —" if n == CUSTOM else PRESETS[n].title)
+    # Names only: a formula would be cut off in a sidebar at projector zoom (the chart title shows it).
     sidebar.selectbox("Surface", list(SURFACES), key=key("surface"), on_change=keep_start_on_the_map,
-                      format_func=lambda n: f"{n}: {SURFACES[n].formula}")
+                      help="The map's title shows the formula.")
     left, right = sidebar.columns(2)
     left.number_input("start x", key=key("start_x"), step=0.1, format="%g")
     right.number_input("start y", key=key("start_y"), step=0.1, format="%g")
@@ -221,7 +222,8 @@ def show_results(result, lesson: str | None) -> None:
             st.caption("Off by default: the 3D view is heavier to draw than the contour map.")
 
     st.subheader("How they did")
-    st.dataframe(surface_figures.comparison_display_table(result.table), hide_index=True)
+    st.dataframe(surface_figures.comparison_display_table(result.table), hide_index=True,
+                 column_config={"optimizer": st.column_config.TextColumn(width="large")})
     st.caption("Distance is to the nearest global minimum; 'first step near a minimum' is the first step "
                f"within {DEFAULT_TOLERANCE:g} of one.")
     csv = trajectories_frame(result.trajectories).to_csv(index=False).encode()
