@@ -262,6 +262,7 @@ def map_layout(fig: go.Figure, title: str, x_range, y_range, height: int = 600) 
     house_layout(fig, title, height)
     fig.update_layout(
         margin={"t": 84},
+        legend={"y": -0.17},  # clear of the x-axis title below a 600-pixel map
         xaxis={"title": {"text": "x (weight 1)"}, "range": list(x_range), "showgrid": False, "zeroline": False},
         yaxis={"title": {"text": "y (weight 2)"}, "range": list(y_range), "showgrid": False, "zeroline": False},
     )

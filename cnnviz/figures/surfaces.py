@@ -216,10 +216,10 @@ def animated_contour_figure(
             ],
         }],
         # fixed bottom margin (px) and plot height, so these fractions of the plot height land
-        # on their rows: axis title to -0.13, buttons from -0.14, slider to ~-0.42, legend below
-        legend={"y": -0.46},
-        height=780,
-        margin={"b": 280},
+        # on their rows: axis title to -0.13, buttons from -0.14, slider to ~-0.46, legend below
+        legend={"y": -0.5},
+        height=800,
+        margin={"b": 300},
     )
     return fig
 
