@@ -166,18 +166,23 @@ def basins(args) -> None:
     basins_cli = [sys.executable, "-m", "cnnviz", "basins", "--surface", "himmelblau", "--optimizer", "adam",
                   "--lr", "0.1", "--grid", str(grid), "--steps", str(steps), "--json"]
     list_cli = [sys.executable, "-m", "cnnviz", "list", "--json"]
-    walls = {"basins": [], "list": []}
+    walls, cpus = {"basins": [], "list": []}, {"basins": [], "list": []}
     for round_ in range(args.rounds):
         for name in (("basins", "list") if round_ % 2 == 0 else ("list", "basins")):
             command = basins_cli if name == "basins" else list_cli
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             done = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             walls[name].append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus[name].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
             assert done.returncode == 0, done.stderr
     b, cli = statistics.median(walls["basins"]), statistics.median(walls["list"])
-    print(f"  CLI `basins --grid {grid} --steps {steps} --json`, wall: median {b:.2f} s "
-          f"(min {min(walls['basins']):.2f}, max {max(walls['basins']):.2f}); `cnnviz list --json` (start-up only): "
-          f"median {cli:.2f} s; basins costs {b / cli:.2f}x the bare CLI start")
+    b_cpu, cli_cpu = statistics.median(cpus["basins"]), statistics.median(cpus["list"])
+    print(f"  CLI `basins --grid {grid} --steps {steps} --json`: wall median {b:.2f} s (min {min(walls['basins']):.2f},"
+          f" max {max(walls['basins']):.2f}), CPU {b_cpu:.2f} s; `cnnviz list --json` (start-up only): wall median "
+          f"{cli:.2f} s (min {min(walls['list']):.2f}), CPU {cli_cpu:.2f} s; basins / bare start: wall "
+          f"{b / cli:.2f}x, CPU {b_cpu / cli_cpu:.2f}x")
 
 
 def eager_path(surface, spec, start, steps) -> np.ndarray:

@@ -359,3 +359,19 @@ def pd_isna(value) -> bool:
     import pandas as pd
 
     return bool(pd.isna(value))
+
+
+def test_sessions_running_at_once_do_not_disturb_each_other():
+    """Streamlit serves sessions from threads that share one engine per optimizer kind."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    specs = [OptimizerSpec("adam", lr=lr) for lr in (0.01, 0.05, 0.1, 0.2)]
+
+    def path(spec):
+        return run_trajectory("himmelblau", spec, (0.5, 0.5), 200, use_cache=False).points
+
+    alone = [path(spec) for spec in specs]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(path, specs * 3))
+    for index, points in enumerate(together):
+        np.testing.assert_array_equal(points, alone[index % len(specs)])

@@ -3,30 +3,24 @@
 An :class:`Engine` owns a float64 ``tf.Variable`` of shape ``(rows, 2)`` (one ``(x, y)``
 point per row: 1 row for a trajectory, N*N rows for a basin map), one real Keras
 optimizer built on it, and the traced loops that drive it. Everything that changes
-between requests is an *argument* of the traced function, so a new learning rate, a new
-momentum or a new start never re-traces:
+between requests is an *argument* of the traced function, so a new surface, start, step
+count, learning rate or momentum never re-traces:
 
+- the surface is an index into :data:`SURFACE_ORDER` (one ``tf.switch_case`` holds them all);
 - the learning rate goes into Keras's own ``learning_rate`` variable (float32, as Keras
-  keeps it: the rate is rounded to float32, about 1e-8 relative, exactly as in a fresh
-  optimizer);
+  keeps it: rounded to float32, exactly as in a fresh optimizer);
 - the other hyperparameters (``momentum``, ``beta_1``, ``beta_2``, ``rho``, ``epsilon``)
-  are float64 variables installed in place of the Python floats Keras reads in
-  ``update_step``; the update rules themselves are Keras's, untouched;
+  are read from variables through :class:`_RuntimeFloat`, installed in place of the Python
+  floats Keras reads in ``update_step``; the update rules themselves are Keras's, untouched;
 - the optimizer's own variables (step counter, moments, accumulators, Nadam's
-  ``u_product``) are assigned their freshly-built values at the start of every call, so
+  ``u_product``) are assigned their freshly built values at the start of every call, so
   each trajectory starts from exactly the state a new optimizer object would have.
-
-Momentum needs one more step. Keras decides in Python whether momentum is used at all
-(``if self.momentum != 0`` in SGD, ``if self.momentum > 0`` in RMSprop), so the value
-cannot simply be a tensor. :class:`_Momentum` answers "yes, momentum is used" to those
-checks and gives the graph the variable. With momentum 0 the momentum path computes
-exactly what the plain path does (``m = m*0 - g*lr = -(g*lr)`` and ``w + (-(g*lr)) ==
-w - g*lr`` in IEEE arithmetic; likewise for RMSprop), which the numpy transcriptions in
-``tests/test_surfaces.py`` confirm.
 
 Calls on one engine are serialised by a lock (Streamlit serves sessions from threads and
 the variables are shared registers). Engines live for the process: one per optimizer
 kind for trajectories, and a few for basin maps (bounded, least recently used first out).
+Keras registers a global custom gradient per trace; :func:`forget_custom_gradients`
+unregisters ours, so a dropped engine's graph is freed.
 """
 
 from __future__ import annotations
@@ -204,18 +198,22 @@ class Engine:
 
         Traced on the first call for this engine, then reused for every later call.
         """
-        global trace_count
-        if loop not in self._functions:
-            import tensorflow as tf
+        with self.lock:  # two sessions asking at once must not trace the same optimizer twice
+            if loop not in self._functions:
+                self._functions[loop] = self._trace(loop, signature)
+            return self._functions[loop]
 
-            # functools.partial, not a closure: tf.function keys its "frequent retracing"
-            # warning on the Python code object, and each engine traces each loop once.
-            function = tf.function(functools.partial(loop, self), autograph=False)
-            concrete = function.get_concrete_function(*signature)
-            forget_custom_gradients(concrete.graph)
-            self._functions[loop] = concrete
-            trace_count += 1
-        return self._functions[loop]
+    def _trace(self, loop, signature):
+        global trace_count
+        import tensorflow as tf
+
+        # functools.partial, not a closure: tf.function keys its "frequent retracing"
+        # warning on the Python code object, and each engine traces each loop once.
+        function = tf.function(functools.partial(loop, self), autograph=False)
+        concrete = function.get_concrete_function(*signature)
+        forget_custom_gradients(concrete.graph)
+        trace_count += 1
+        return concrete
 
     def hyper_vector(self, spec: OptimizerSpec):
         """The traced functions' ``hyper`` argument for ``spec`` (unused entries are 0)."""
