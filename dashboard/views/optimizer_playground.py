@@ -292,8 +292,9 @@ def basin_section(surface, entries, result) -> None:
     reached = (f"{counts['minimum']:,} reach a minimum (median {int(sorted(converged)[len(converged) // 2])} steps, "
                f"at most {int(converged.max())})" if len(converged) else "none reach a minimum")
     st.caption(f"Of {grid * grid:,} starts, {reached}; {counts['diverged']:,} diverge; "
-               f"{counts['not at a minimum']:,} are not at a minimum after {steps} steps. 'At a minimum' means "
-               f"within {basins.tolerance:g} of one, and staying there to the last step.")
+               f"{counts['not at a minimum']:,} are not at a minimum after {steps} steps. A start reaches a "
+               f"minimum when its last point is within {basins.tolerance:g} of it; its steps count to the moment "
+               "it came that close for good.")
     csv = basins.frame().to_csv(index=False).encode()
     st.download_button("Download the basin map (CSV)", csv, file_name=f"basins_{surface.name}_{spec.name}.csv",
                        mime="text/csv")
