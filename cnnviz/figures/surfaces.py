@@ -13,7 +13,6 @@ coordinates, so a page of these charts stays a few hundred kilobytes
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
