@@ -29,6 +29,7 @@ import functools
 import threading
 from collections import OrderedDict
 
+from cnnviz.compat import nested_function_graphs, tensorflow_gradient_registry
 from cnnviz.optimizers import OptimizerSpec, make_optimizer, validate_spec
 from cnnviz.playground.surfaces import SURFACES, Surface
 
@@ -276,14 +277,11 @@ def forget_custom_gradients(graph) -> None:
     never differentiate through the optimizer's update). Best effort: if TensorFlow's
     internals move, this quietly does nothing (the process just leaks as before).
     """
-    try:
-        from tensorflow.python.framework import ops
-
-        registry = ops._gradient_registry._registry  # noqa: SLF001 - see docstring
-        for name in _custom_gradient_names(graph):
-            registry.pop(name, None)
-    except Exception:  # pragma: no cover - depends on TensorFlow internals
-        pass
+    registry = tensorflow_gradient_registry()
+    if registry is None:  # pragma: no cover - TensorFlow moved it; tests/test_compat.py says so
+        return
+    for name in _custom_gradient_names(graph):
+        registry.pop(name, None)
 
 
 def _custom_gradient_names(graph) -> set[str]:
@@ -294,9 +292,7 @@ def _custom_gradient_names(graph) -> set[str]:
             names.add(op.get_attr("_gradient_op_type").decode())
         except (ValueError, AttributeError):
             continue  # most ops have no gradient override
-    for function in graph._functions.values():  # noqa: SLF001 - nested while_loop cond/body graphs
-        nested = getattr(function, "graph", None)
-        if nested is not None:
-            names |= _custom_gradient_names(nested)
+    for nested in nested_function_graphs(graph):  # while_loop cond/body graphs
+        names |= _custom_gradient_names(nested)
     return names
 
