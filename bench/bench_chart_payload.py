@@ -19,6 +19,7 @@ separately: the browser caches them after the first load.
     python bench/bench_chart_payload.py                       # target <= 300 KB per page
     python bench/bench_chart_payload.py --steps 3 --train-steps 50 --pages logits,filters,compare
     python bench/bench_chart_payload.py --growth-only --growth 1,100,400   # redraw size vs history length
+    python bench/bench_chart_payload.py --playground [--baseline 6f2ae68] [--rounds 3]   # the playground, before/after
 
 The growth table sizes one Activations redraw after 1..400 probed steps by building
 the page's five figures in-process (``plotly.io.to_json``, what ``st.plotly_chart``
@@ -274,7 +275,18 @@ def main() -> None:
     parser.add_argument("--growth", default="1,50,100,200,400",
                         help="probed-step counts at which to size one Activations redraw without a browser ('' skips)")
     parser.add_argument("--growth-only", action="store_true", help="only the history-growth table")
+    parser.add_argument("--playground", action="store_true",
+                        help="only the optimizer playground, before (--baseline) and after (bench/_playground_payload.py)")
+    parser.add_argument("--baseline", default="6f2ae68", help="git ref of the 'before' playground (with --playground)")
+    parser.add_argument("--rounds", type=int, default=3, help="browser rounds per tree (with --playground; 0: none)")
     args = parser.parse_args()
+    if args.playground:
+        import _playground_payload as playground
+
+        playground.print_in_process(playground.in_process(args.baseline), args.baseline)
+        if args.rounds:
+            playground.in_browser(args.baseline, args.rounds)
+        return
     growth = sorted({int(v) for v in args.growth.split(",") if v})
     repo_root = (ROOT / args.app).resolve().parents[1]
     if args.growth_only:

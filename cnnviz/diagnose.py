@@ -40,7 +40,9 @@ EXPLODING_GRAD_RATIO = 1e3
 UPDATE_RATIO_TARGET = 1e-3
 UPDATE_RATIO_HIGH = 1e-1
 UPDATE_RATIO_LOW = 1e-5
-UPDATE_RATIO_WINDOW = 5  # median over the last few probed steps: one step is noisy
+UPDATE_RATIO_WINDOW = 5
+# A gradient below this fraction of its weights' norm has effectively vanished.
+GRADIENT_GONE = 1e-8  # median over the last few probed steps: one step is noisy
 # Ratios to ‖w‖ mean little while weights are still near 0 (e.g. a zero-initialized
 # softmax regression): layers below this fraction of the He scale are left out.
 NEAR_ZERO_WEIGHTS = 0.05
@@ -151,8 +153,18 @@ def check_update_ratio(history: list[Snapshot], learning_rate: float | None = No
             "warning", "update_ratio_low", low_name, step,
             f"{possessive(low_name)} weights barely move: ‖Δw‖/‖w‖ = {fmt(low)} per step{_window(recent)}{lr_text}, "
             f"far below the ~{UPDATE_RATIO_TARGET:g} that trains at a useful pace",
-            "raise the learning rate, or check for vanishing gradients"))
+            _low_update_hint(recent[-1], low_name)))
     return findings
+
+
+def _low_update_hint(snapshot: Snapshot, name: str) -> str:
+    """Raise the learning rate — unless no gradient reaches the layer, which a larger step cannot fix."""
+    layer = snapshot.layer(name) if has_layer(snapshot, name) else None
+    if layer is not None and layer.grad_norm is not None and layer.weight_norm and \
+            layer.grad_norm <= GRADIENT_GONE * layer.weight_norm:
+        return ("almost no gradient reaches this layer (‖∇w‖ = " + fmt(layer.grad_norm) + "): fix the vanishing "
+                "signal first (a fan-in scaled initializer such as he-normal); a larger learning rate cannot help")
+    return "raise the learning rate, or check for vanishing gradients"
 
 
 def _lower_lr(learning_rate: float | None, ratio: float) -> str:
@@ -191,7 +203,7 @@ def non_finite_findings(run) -> list[Finding]:
     lr = run.config.lr
     if run.halted is not None:
         return [Finding("error", "non_finite", run.halted.layer, run.halted.step,
-                        f"training stopped at {run.halted.message()}", _halt_hint(run))]
+                        f"training stopped at {run.halted.message()}", halt_advice(run))]
     for snap in run.snapshots:
         if not snap.finite:
             layer = snap.first_nonfinite_layer()
@@ -202,14 +214,18 @@ def non_finite_findings(run) -> list[Finding]:
     return []
 
 
-def _halt_hint(run) -> str:
+def halt_advice(run) -> str:
     """What to change: at step 1 the initialization made the first pass overflow; later, training did."""
     from cnnviz.optimizers import DEFAULT_LEARNING_RATES
 
     halt, config = run.halted, run.config
-    if halt.step == 1:
+    cause = getattr(halt, "cause", "training")
+    if cause == "initialization" or halt.step == 1 and cause == "training":
         return ("the untrained network already overflows float32: use a fan-in scaled initializer such as "
                 "he-normal")
+    if cause == "gradient_overflow":
+        return ("the gradients are this large because the activations explode: use a fan-in scaled initializer "
+                "such as he-normal; a lower learning rate cannot prevent it")
     usual = DEFAULT_LEARNING_RATES.get(config.optimizer)
     at = f"; {config.optimizer} usually works near {usual:g}" if usual and config.lr > usual else ""
     return f"training made the numbers overflow: lower the learning rate ({config.lr:g} now{at})"

@@ -33,6 +33,7 @@ HIDDEN_SHRINK_FOR_LOGITS = 0.3
 # --- ReLU units that never fire on the whole batch pass no signal and get no gradient.
 DEAD_UNITS_WARNING = 0.5
 DEAD_UNITS_ERROR = 0.999  # (practically) all of them: nothing flows past this layer
+DIED_WHILE_TRAINING = 0.25  # during training: at least this share more dead than at step 0
 
 # --- softmax. A healthy untrained net is unsure (max prob ≈ 1/C … 0.5); a net that is
 # certain and wrong has saturated, exploding logits. Uniform means the logits are ~0.
@@ -208,25 +209,39 @@ def _scale_suggestion(layer: LayerSnapshot, snapshot: Snapshot, too_big: bool) -
 def check_dead_relu(snapshot: Snapshot, history: list[Snapshot] | None = None) -> list[Finding]:
     """ReLU layers with a large share of units that never fire on the batch.
 
-    The suggestion follows the cause: all-zero weights, units dead from initialization
-    (``history``'s first snapshot shows them dead already), or units that died while
-    training (large steps).
+    At initialization only a layer where (nearly) nothing fires is reported: a random
+    network can hold many units that are off for every image when the images look alike
+    to them — the squeeze-and-excitation units of MobileNetV3 see one pooled value per
+    image — and that is its structure, not a fault. During training a layer is reported
+    when units *died*: dead now, alive at step 0 (``history``'s first snapshot). The
+    suggestion follows the cause: all-zero weights, initialization, or large steps.
     """
-    candidates = [l for l in _scale_judged(snapshot) if l.activation == "relu" and l.dead_units is not None
-                  and math.isfinite(l.dead_units) and l.dead_units >= DEAD_UNITS_WARNING]
+    first = history[0] if history and history[0].step == 0 else None
+    candidates = []
+    for layer in _scale_judged(snapshot):
+        if layer.activation != "relu" or layer.dead_units is None or not math.isfinite(layer.dead_units):
+            continue
+        dead = layer.dead_units
+        at_start = first.layer(layer.name).dead_units if first is not None and has_layer(first, layer.name) else None
+        if dead >= DEAD_UNITS_ERROR:
+            candidates.append(layer)
+        elif snapshot.trained and dead >= DEAD_UNITS_WARNING and (
+                at_start is None or dead - (at_start or 0.0) >= DIED_WHILE_TRAINING):
+            candidates.append(layer)
     if not candidates:
         return []
     worst = max(candidates, key=lambda l: l.dead_units)
     severity = "error" if worst.dead_units >= DEAD_UNITS_ERROR else "warning"
     others = [l.name for l in candidates if l is not worst]
-    also = f" (also over {DEAD_UNITS_WARNING:.0%} in {', '.join(others)})" if others else ""
+    also = f" (also {', '.join(others)})" if others else ""
     message = (f"{worst.dead_units:.0%} of {possessive(worst.name)} ReLU units never fire on this batch of "
                f"{len(snapshot.batch_labels) or 'the'} images: they pass nothing forward and get no gradient{also}")
     if severity == "error":
         message += "; nothing flows past this layer"
-    first = history[0] if history else None
-    dead_from_start = (first is not None and first.step == 0 and has_layer(first, worst.name)
-                       and (first.layer(worst.name).dead_units or 0.0) >= DEAD_UNITS_WARNING)
+    at_start = first.layer(worst.name).dead_units if first is not None and has_layer(first, worst.name) else None
+    if first is not None and snapshot.trained and at_start is not None and at_start < worst.dead_units:
+        message += f" (at step 0: {at_start:.0%})"
+    dead_from_start = at_start is not None and at_start >= DEAD_UNITS_WARNING
     if worst.weight_std == 0:
         suggestion = ("its weights are all zero, so every unit computes the same 0 and gets the same (zero) "
                       "gradient: use a random initializer such as he-normal")

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from cnnviz.compat import consumers
 from cnnviz.data import adapt_images
 from cnnviz.errors import UserError
 
@@ -49,10 +50,7 @@ def kernels(model: keras.Model, layer: str) -> np.ndarray:
 
 def following_activation_layer(layer: keras.layers.Layer) -> keras.layers.Layer | None:
     """The Activation/ReLU layer applied right after ``layer`` (the zoo adds one per conv)."""
-    for node in getattr(layer, "_outbound_nodes", []):
-        if isinstance(node.operation, (keras.layers.Activation, keras.layers.ReLU)):
-            return node.operation
-    return None
+    return next((op for op in consumers(layer) if isinstance(op, (keras.layers.Activation, keras.layers.ReLU))), None)
 
 
 def activation_name(model: keras.Model, layer: str) -> str:

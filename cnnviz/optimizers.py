@@ -60,16 +60,23 @@ def validate_learning_rate(lr: float) -> float:
     return float(lr)
 
 
-def make_optimizer(spec: OptimizerSpec) -> keras.optimizers.Optimizer:
-    """A new Keras optimizer object for ``spec`` (never shared between runs)."""
-    name = check_choice("optimizer", spec.name, OPTIMIZERS)
-    lr = validate_learning_rate(spec.learning_rate)
+def validate_spec(spec: OptimizerSpec) -> OptimizerSpec:
+    """Refuse unknown names and hyperparameters outside their meaningful ranges (UserError)."""
+    check_choice("optimizer", spec.name, OPTIMIZERS)
+    validate_learning_rate(spec.learning_rate)
     for field in ("momentum", "beta1", "beta2", "rho"):
         value = getattr(spec, field)
         if value is not None and not (0.0 <= value < 1.0):
             raise UserError(f"{field} must be in [0, 1), got {value!r}")
     if spec.epsilon is not None and not (spec.epsilon > 0 and math.isfinite(spec.epsilon)):
         raise UserError(f"epsilon must be a positive number, got {spec.epsilon!r}")
+    return spec
+
+
+def make_optimizer(spec: OptimizerSpec) -> keras.optimizers.Optimizer:
+    """A new Keras optimizer object for ``spec`` (never shared between runs)."""
+    validate_spec(spec)
+    name, lr = spec.name, spec.learning_rate
 
     def given(**kwargs):
         return {k: v for k, v in kwargs.items() if v is not None}

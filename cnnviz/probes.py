@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import keras
 
+from cnnviz.compat import consumers
+
 PROBED_TYPES = {"Conv2D": "conv2d", "Conv1D": "conv1d", "Conv3D": "conv3d", "Dense": "dense",
                 "DepthwiseConv2D": "depthwise_conv2d", "SeparableConv2D": "separable_conv2d"}
 
@@ -55,8 +57,7 @@ def activation_layer_name(layer) -> str | None:
 
 
 def _next_layers(layer) -> list:
-    # Keras keeps no public list of a layer's consumers; `_outbound_nodes` is stable across Keras 3.x.
-    return [node.operation for node in getattr(layer, "_outbound_nodes", [])]
+    return consumers(layer)
 
 
 def following_activation(layer: keras.layers.Layer) -> str:

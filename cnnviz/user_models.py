@@ -35,6 +35,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from cnnviz.compat import is_functional, run_functional_graph
 from cnnviz.config import RunConfig
 from cnnviz.data import Dataset, load_dataset
 from cnnviz.errors import UserError
@@ -126,10 +127,10 @@ def _walk(model: keras.Model, inputs, trace: _Trace):
         for layer in model.layers:
             x = _visit(layer, (x,), {}, trace)
         return x
-    if not hasattr(model, "_run_through_graph"):
+    if not is_functional(model):
         raise UserError(f"{model.name} is a subclassed model; cnnviz probes functional and Sequential models only")
     # Keras's own graph executor, with every node's call routed through _visit.
-    return model._run_through_graph(inputs, operation_fn=lambda op: (lambda *a, **k: _visit(op, a, k, trace)))
+    return run_functional_graph(model, inputs, lambda op: (lambda *a, **k: _visit(op, a, k, trace)))
 
 
 def _visit(layer, args, kwargs, trace: _Trace):

@@ -20,6 +20,7 @@ from cnnviz.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS
 from cnnviz.zoo import ARCHITECTURES, layer_table
 from dashboard import state
 
+PLAYGROUND_HYPERPARAMETERS = ("momentum", "beta1", "beta2", "rho", "epsilon")  # sent with the playground hand-off
 RUN_SETTINGS = ("arch", "init", "optimizer", "lr", "dataset", "batch_size", "seed", "probe_every", "input_shape")
 _DEFAULT = RunConfig()
 DEFAULTS = {"arch": _DEFAULT.arch, "init": _DEFAULT.init, "optimizer": _DEFAULT.optimizer, "lr": _DEFAULT.lr,
@@ -72,8 +73,14 @@ def take_playground_handoff(page: str) -> str | None:
     if not settings:
         return None
     state.apply_settings(page, settings)
+    # The playground also sends momentum, beta1, beta2, rho and epsilon (None where the optimizer
+    # has no such setting). Kept here, whole, until the run settings can take them.
+    extra = {k: float(v) for k, v in handoff.items() if k in PLAYGROUND_HYPERPARAMETERS and v is not None}
+    state.put(state.widget(page, "playground_hyperparameters"), extra)
     described = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in settings.items())
-    return f"Settings from the optimizer playground: {described}. Press Reset or Train to use them."
+    also = ("; also sent, not yet used by this page: " + ", ".join(f"{k} = {v:g}" for k, v in extra.items())
+            if extra else "")
+    return f"Settings from the optimizer playground: {described}{also}. Press Reset or Train to use them."
 
 
 def _reset_learning_rate(page: str) -> None:

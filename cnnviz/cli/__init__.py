@@ -16,7 +16,7 @@ import sys
 from cnnviz.errors import UserError
 
 # Order is the order shown in --help.
-COMMAND_MODULES = ("list_cmd", "summary_cmd", "inspect_cmd", "train_cmd", "trajectory_cmd", "report_cmd")
+COMMAND_MODULES = ("list_cmd", "summary_cmd", "inspect_cmd", "train_cmd", "trajectory_cmd", "basins_cmd", "report_cmd")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -75,11 +75,16 @@ def config_from_args(args):
         raise UserError(f"--steps {args.steps} is above the cap of {MAX_CLI_STEPS}")
     lr = DEFAULT_LEARNING_RATES[args.optimizer] if args.lr is None else args.lr
     shape = parse_tuple(args.input_shape, int, 3, "--input-shape") if args.input_shape else None
-    return RunConfig(arch=arch, init=init, optimizer=args.optimizer, lr=lr, dataset=args.dataset,
-                     batch_size=args.batch_size, seed=args.seed, probe_every=args.probe_every,
-                     input_shape=shape, classes=args.classes, **optimizer_fields_from_args(args),
-                     input_range="0-1" if args.input_range == "auto" else args.input_range,
-                     **net_fields_from_args(args, arch))
+    config = RunConfig(arch=arch, init=init, optimizer=args.optimizer, lr=lr, dataset=args.dataset,
+                       batch_size=args.batch_size, seed=args.seed, probe_every=args.probe_every,
+                       input_shape=shape, classes=args.classes, **optimizer_fields_from_args(args),
+                       input_range="0-1" if args.input_range == "auto" else args.input_range,
+                       **net_fields_from_args(args, arch))
+    # Refuse (exit 2, with what would fit) before building a run this machine cannot hold.
+    from cnnviz.resources import check, cli_budget
+
+    check(config, cli_budget())
+    return config
 
 
 def optimizer_fields_from_args(args) -> dict:

@@ -70,6 +70,9 @@ def run_for_model(args):
         from cnnviz.initializers import INITIALIZERS
 
         check_choice("initializer", args.reinit, INITIALIZERS)
+    from cnnviz.resources import check, cli_budget, estimate_model
+
+    check(estimate_model(model, batch_size, config.optimizer, shape, label=Path(args.model).name), cli_budget())
     ignored = ignored_options(args)
     for note in ignored:
         print(f"cnnviz: note: {note}", file=sys.stderr)

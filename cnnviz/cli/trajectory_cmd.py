@@ -12,7 +12,7 @@ import re
 
 from cnnviz.cli.output import parse_tuple, print_json, print_table
 from cnnviz.optimizers import OPTIMIZERS, OptimizerSpec
-from cnnviz.surfaces import SURFACES
+from cnnviz.playground.surfaces import SURFACES
 
 # How many leading and trailing steps the plain-text table shows.
 TABLE_EDGE_ROWS = 5
@@ -46,8 +46,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Deferred import: `python -m cnnviz --help` should not wait for TensorFlow.
-    from cnnviz.surfaces import get_surface
-    from cnnviz.trajectories import run_trajectory
+    from cnnviz.playground.surfaces import get_surface
+    from cnnviz.playground.trajectories import run_trajectory
 
     surface = get_surface(args.surface)
     start = parse_tuple(args.start, float, 2, "--start") if args.start else surface.default_start

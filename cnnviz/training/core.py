@@ -32,8 +32,13 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from cnnviz.stats import all_finite, softmax_summary, stable_norm, stable_std, tensor_summary
+from cnnviz.stats import LAYER_FIELDS, OPTIONAL_FIELDS, all_finite, softmax_summary, summarize_layers
 from cnnviz.training.state import RunState, StateValues
+
+# A cold core runs this many calls eagerly before it traces (see CompiledCore._eager).
+EAGER_CALLS = 8
+# What a probed call reports per layer (and, last, for the logits): cnnviz.stats.LAYER_FIELDS.
+SOFTMAX_FIELDS = ("loss", "accuracy", "max_prob_mean", "entropy_mean", "input_mean", "input_mean_sq")
 
 
 class CompiledCore:
@@ -57,6 +62,7 @@ class CompiledCore:
         slot_of = {id(v): i for i, v in enumerate(model.trainable_variables)}
         self.kernel_slots = [slot_of.get(id(p.kernel)) for p in self.points]  # None: a frozen layer
         self._holder = lambda: None  # weak reference to the RunState the registers hold
+        self.eager_calls = 0  # calls run eagerly before the functions were traced (see _eager)
         shape = tuple(model.inputs[0].shape[1:])
         signature = [tf.TensorSpec([None, *shape], tf.float32), tf.TensorSpec([None], tf.int32)]
         self._functions = {
@@ -137,9 +143,7 @@ class CompiledCore:
             self.release_values(state)
         function = self._functions[(apply, probe)]
         images, labels = tf.constant(images, tf.float32), tf.constant(labels, tf.int32)
-        if not apply and not _traced(function):
-            # A single measurement on a cold core: running the graph code eagerly costs a
-            # fraction of tracing it (the CLI's `inspect --steps 0`, the first chart of a page).
+        if self._eager(function):
             outputs = self._graph(images, labels, apply=apply, probe=probe)
         else:
             outputs = function(images, labels)
@@ -151,7 +155,24 @@ class CompiledCore:
     def logits(self, state: RunState, images: np.ndarray) -> np.ndarray:
         """Inference-mode logits of ``state``'s network for a batch. Call with :attr:`lock` held."""
         self.load(state)
-        return self._evaluate(tf.constant(images, tf.float32)).numpy()
+        images = tf.constant(images, tf.float32)
+        if self._eager(self._evaluate):
+            return self._logits_graph(images).numpy()
+        return self._evaluate(images).numpy()
+
+    def _eager(self, function) -> bool:
+        """Whether this call runs the graph code eagerly instead of tracing it.
+
+        Tracing a deep network's training step costs far more than running it once
+        (MobileNetV2: ~60 s against ~0.5 s per eager step on 2 busy cores), so a cold
+        core runs its first :data:`EAGER_CALLS` calls eagerly — ``inspect --steps 3`` never
+        waits for a trace — and traces when it keeps being used (or when :meth:`warm` or a
+        long ``Run.train`` asks for it). Eager and traced results agree to ~1e-7.
+        """
+        if _traced(function):
+            return False
+        self.eager_calls += 1
+        return self.eager_calls <= EAGER_CALLS
 
     def warm(self) -> None:
         """Trace every compiled function now (a background warm-up), without running them."""
@@ -193,33 +214,41 @@ class CompiledCore:
         return outputs
 
     def _summaries(self, images, labels, pre, logits, variable_grads, pre_grads, before):
-        layers = []
+        """Every probed number, packed into a few tensors: one host transfer each, not hundreds."""
+        items = []
         for index, (point, tensor) in enumerate(zip(self.points, pre)):
-            stats = tensor_summary(tensor, self.bins)
-            stats["dead_units"] = dead_unit_fraction(tensor)
-            stats["weight_norm"] = stable_norm(point.kernel)
-            stats["weight_std"] = stable_std(point.kernel)
-            slot = self.kernel_slots[index]
-            if slot is not None:  # a frozen layer of a user's model has no gradient and no update
-                stats["grad_norm"] = stable_norm(variable_grads[slot])
-                if before is not None:
-                    stats["update_norm"] = stable_norm(point.kernel - before[index])
-            if pre_grads[index] is not None:  # None: a fused layer's recovered z lies off the loss path
-                stats["backward_std"] = stable_std(pre_grads[index])
-            layers.append(stats)
+            slot = self.kernel_slots[index]  # None: a frozen layer of a user's model (no gradient, no update)
+            items.append({
+                "values": tensor, "dead": True, "kernel": point.kernel,
+                "grad": variable_grads[slot] if slot is not None else None,
+                "update": point.kernel - before[index] if slot is not None and before is not None else None,
+                # None: a fused layer's recovered z lies off the loss path
+                "backward": pre_grads[index]})
+        items.append({"values": logits})
+        rows, hists = summarize_layers(items, self.bins)
+        soft = softmax_summary(logits, labels, self.classes)
         pixels = tf.cast(images, tf.float32)
-        return {"layers": layers, "logits": tensor_summary(logits, self.bins),
-                "softmax": softmax_summary(logits, labels, self.classes),
-                "batch_logits": tf.cast(logits, tf.float32),
-                "input": {"mean": tf.reduce_mean(pixels), "mean_sq": tf.reduce_mean(tf.square(pixels))}}
+        soft["input_mean"], soft["input_mean_sq"] = tf.reduce_mean(pixels), tf.reduce_mean(tf.square(pixels))
+        return {"layer_stats": rows, "hists": hists,
+                "softmax": tf.stack([tf.cast(soft[f], tf.float64) for f in SOFTMAX_FIELDS]),
+                "predicted_counts": soft["predicted_counts"], "max_prob_hist": soft["max_prob_hist"],
+                "batch_logits": tf.cast(logits, tf.float32)}
 
 
-def dead_unit_fraction(pre_activation: tf.Tensor) -> tf.Tensor:
-    """Fraction of units (last axis) that are ≤ 0 everywhere in the batch (in-graph)."""
-    units = tf.shape(pre_activation)[-1]
-    flat = tf.reshape(tf.cast(pre_activation, tf.float32), [-1, units])
-    never_positive = tf.logical_not(tf.reduce_any(flat > 0.0, axis=0))
-    return tf.reduce_mean(tf.cast(never_positive, tf.float32))
+def unpack_summaries(out: dict) -> tuple[list[dict], dict, dict]:
+    """(per-layer dicts, the logits' dict, softmax dict) from a probed call's host outputs.
+
+    Layer dicts hold :data:`LAYER_FIELDS` (absent where not measured) plus ``hist``; they
+    are what :meth:`cnnviz.histograms.Summary.from_tensors` reads.
+    """
+    layers = []
+    for row, hist in zip(out["layer_stats"], out["hists"]):
+        entry = {f: float(v) for f, v in zip(LAYER_FIELDS, row) if not (f in OPTIONAL_FIELDS and np.isnan(v))}
+        entry["hist"] = hist
+        layers.append(entry)
+    soft = dict(zip(SOFTMAX_FIELDS, (float(v) for v in out["softmax"])))
+    soft["predicted_counts"], soft["max_prob_hist"] = out["predicted_counts"], out["max_prob_hist"]
+    return layers[:-1], layers[-1], soft
 
 
 def _traced(function) -> bool:

@@ -31,7 +31,7 @@ from cnnviz.optimizers import make_optimizer
 from cnnviz.probes import ProbedModel
 from cnnviz.snapshot import LayerSnapshot, Snapshot
 from cnnviz.histograms import Summary
-from cnnviz.training.core import CompiledCore
+from cnnviz.training.core import CompiledCore, unpack_summaries
 from cnnviz.training.pool import POOL
 from cnnviz.training.state import RunState
 from cnnviz.training.timeline import Halt, Timeline, shared_timeline
@@ -40,6 +40,12 @@ from cnnviz.training.timeline import Halt, Timeline, shared_timeline
 # copied to the host, so a refused (non-finite) update can go back to it and replay the
 # few steps since (runs are pure functions of their definition and step).
 ANCHOR_EVERY = 25
+# A train() call this long traces a cold core's step at once (shorter ones run eagerly at first).
+TRACE_FOR_STEPS = 20
+# Squares of gradients above this overflow float32 (3.4e38): optimizers that keep a running
+# average of g² (Adam, RMSProp, ...) then turn the update into NaN whatever the learning rate.
+FLOAT32_SQUARE_LIMIT = 1.8e19
+SQUARING_OPTIMIZERS = ("adam", "adamw", "nadam", "rmsprop", "adagrad", "adadelta")
 
 
 def core_signature(config: RunConfig, shape, classes: int) -> tuple:
@@ -236,7 +242,9 @@ class Run:
         """
         self._ensure_started()
         if self.halted is not None:
-            raise UserError(f"this run stopped at {self.halted.message()}; reset it or lower the learning rate")
+            from cnnviz.diagnose import halt_advice
+
+            raise UserError(f"this run stopped at {self.halted.message()}; reset it: {halt_advice(self)}")
         target = self.step_count + 1
         if probe is None:
             probe = target % self.config.probe_every == 0 or target == 1
@@ -260,10 +268,10 @@ class Run:
             self.timeline.steps_computed += 1
             if not out["weights_finite"].all():
                 core.forget()
-                self.timeline.halt = Halt(target, self._first_bad_layer(core, out["weights_finite"]),
-                                          "the update made weights non-finite")
+                layer = self._first_bad_layer(core, out["weights_finite"])
                 if self._state.values is None:  # the registers held our state: go back to the anchor
                     self._replay_to(core, self.step_count)
+                self.timeline.halt = self._update_halt(target, layer)
                 return None
             snapshot = self._to_snapshot(core, out, target, labels) if probe else None
             behind = self.timeline.behind(target, self)
@@ -278,6 +286,16 @@ class Run:
         self._move_to(self.timeline.adopt(state))
         self.timeline.prune()
         return snapshot
+
+    def _update_halt(self, step: int, layer: str | None) -> Halt:
+        """Why applying step ``step``'s gradient produced NaN/Inf weights: the gradient or the update."""
+        largest = max((float(np.max(np.abs(g))) for g in self._state.host_values().pending if g.size), default=0.0)
+        if largest > FLOAT32_SQUARE_LIMIT and self.config.optimizer in SQUARING_OPTIMIZERS:
+            return Halt(step, layer, f"the gradients (up to {largest:.1e}) are too large for {self.config.optimizer}: "
+                                     "its running average of squared gradients overflowed float32 and turned the "
+                                     "update into NaN", cause="gradient_overflow")
+        return Halt(step, layer, "the update made weights non-finite (learning rate x step overflowed float32)",
+                    cause="learning_rate")
 
     def _replay_to(self, core: CompiledCore, step: int) -> None:
         """Recompute this run's state at ``step`` from its anchor (exact: runs are pure functions)."""
@@ -300,7 +318,7 @@ class Run:
             with self._core() as core:
                 layer = self._first_bad_layer(core, out["grads_finite"])
         reason = "the loss on its batch is non-finite" if not math.isfinite(loss) else "its gradients are non-finite"
-        self.timeline.halt = Halt(step + 1, layer, reason)
+        self.timeline.halt = Halt(step + 1, layer, reason, cause="initialization" if step == 0 else "training")
 
     def _measure(self, step: int, state: RunState | None = None) -> Snapshot:
         """A probe of ``state`` (default: this run's) on batch step + 1 that changes no state."""
@@ -326,6 +344,10 @@ class Run:
         """
         last = None
         steps = int(steps)
+        if steps >= TRACE_FOR_STEPS:  # long enough that tracing the step now pays for itself
+            self._ensure_started()
+            with self._core() as core:
+                core.warm()
         for done in range(steps):
             if self.halted is not None:
                 break
@@ -411,21 +433,18 @@ class Run:
 
     # ------------------------------------------------------------------ records
     def _to_snapshot(self, core: CompiledCore, out: dict, step: int, labels: np.ndarray) -> Snapshot:
+        layer_stats, logit_stats, soft = unpack_summaries(out)
         layers = []
-        for point, stats in zip(core.points, out["layers"]):
-            optional = {k: float(stats[k]) for k in ("grad_norm", "update_norm", "backward_std") if k in stats}
+        for point, stats in zip(core.points, layer_stats):
             layers.append(LayerSnapshot(point.name, point.type, point.activation, point.fan_in,
-                                        Summary.from_tensors(stats), float(stats["weight_norm"]),
-                                        float(stats["weight_std"]), optional.get("grad_norm"),
-                                        optional.get("update_norm"), float(stats["dead_units"]),
-                                        optional.get("backward_std"), getattr(point, "normalized_by", None)))
-        soft = out["softmax"]
-        softmax = {"max_prob_mean": float(soft["max_prob_mean"]), "entropy_mean": float(soft["entropy_mean"]),
+                                        Summary.from_tensors(stats), stats["weight_norm"], stats["weight_std"],
+                                        stats.get("grad_norm"), stats.get("update_norm"), stats["dead_units"],
+                                        stats.get("backward_std"), getattr(point, "normalized_by", None)))
+        softmax = {"max_prob_mean": soft["max_prob_mean"], "entropy_mean": soft["entropy_mean"],
                    "uniform_entropy": math.log(self.classes),
                    "predicted_counts": [int(c) for c in soft["predicted_counts"]],
                    "max_prob_hist": [int(c) for c in soft["max_prob_hist"]]}
-        pixels = out["input"]
-        return Snapshot(step, float(soft["loss"]), float(soft["accuracy"]), layers,
-                        Summary.from_tensors(out["logits"]), softmax, np.asarray(out["batch_logits"]),
-                        np.asarray(labels), trained=step > 0, input_mean=float(pixels["mean"]),
-                        input_rms=math.sqrt(max(float(pixels["mean_sq"]), 0.0)), batch=step + 1)
+        return Snapshot(step, soft["loss"], soft["accuracy"], layers, Summary.from_tensors(logit_stats), softmax,
+                        np.asarray(out["batch_logits"]), np.asarray(labels), trained=step > 0,
+                        input_mean=soft["input_mean"], input_rms=math.sqrt(max(soft["input_mean_sq"], 0.0)),
+                        batch=step + 1)

@@ -34,10 +34,14 @@ class Halt:
     step: int
     layer: str | None
     reason: str
+    # What made it happen, for the advice: "initialization" (the untrained network overflows),
+    # "gradient_overflow" (gradients so large the optimizer's squared-gradient average overflows),
+    # "learning_rate" (the update itself overflowed), "training" (training drove values to overflow).
+    cause: str = "training"
 
     def message(self) -> str:
-        where = f" first in layer {self.layer}" if self.layer else ""
-        return f"step {self.step}: {self.reason}{where}; the weights of step {self.step - 1} were kept"
+        where = f" (first in layer {self.layer})" if self.layer else ""
+        return f"step {self.step}{where}: {self.reason}; the weights of step {self.step - 1} were kept"
 
 
 class Timeline:

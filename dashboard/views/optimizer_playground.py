@@ -1,7 +1,8 @@
-"""Optimizer playground: real Keras optimizers racing on 2D toy loss surfaces.
+"""Optimizer playground: real Keras optimizers racing on 2D toy loss surfaces, and their basins.
 
-Widgets in, figures out: the paths come from ``cnnviz.trajectories`` (identical requests
-are answered from its cache), the pictures from ``cnnviz.figures.surfaces``.
+Widgets in, figures out: the paths come from ``cnnviz.playground.trajectories`` (identical
+requests are answered from its cache), basin maps from ``cnnviz.playground.basins``, the
+pictures from ``cnnviz.figures.surfaces`` and ``cnnviz.figures.basins``.
 """
 
 import sys
@@ -14,13 +15,17 @@ if str(ROOT) not in sys.path:  # for running this page on its own (AppTest, `str
 import math  # noqa: E402
 
 import streamlit as st  # noqa: E402
+from streamlit.errors import StreamlitPageNotFoundError  # noqa: E402
 
 from cnnviz.errors import UserError  # noqa: E402
+from cnnviz.figures import basins as basin_figures  # noqa: E402
 from cnnviz.figures import surfaces as surface_figures  # noqa: E402
 from cnnviz.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS, OptimizerSpec  # noqa: E402
-from cnnviz.surfaces import SURFACES  # noqa: E402
-from cnnviz.trajectories import DEFAULT_TOLERANCE, MAX_STEPS, compare, trajectories_frame  # noqa: E402
-from cnnviz.trajectory_presets import PRESETS  # noqa: E402
+from cnnviz.playground.basins import MAX_WORK, basin_map  # noqa: E402
+from cnnviz.playground.engine import resolved_hyperparameters  # noqa: E402
+from cnnviz.playground.presets import PRESETS  # noqa: E402
+from cnnviz.playground.surfaces import SURFACES  # noqa: E402
+from cnnviz.playground.trajectories import DEFAULT_TOLERANCE, MAX_STEPS, compare, trajectories_frame  # noqa: E402
 from dashboard import state, widgets  # noqa: E402
 
 PAGE = "playground"
@@ -42,6 +47,11 @@ HYPERPARAMETERS = {
 ENTRIES = [name if copy == 1 else f"{name} #{copy}" for copy in range(1, COPIES + 1) for name in OPTIMIZERS]
 PLOT_CONFIG = {"displaylogo": False}
 CLICK_GRID = 41  # invisible points per side that make the map clickable
+# The Activations page, as st.switch_page wants it (an absolute path works from any page).
+ACTIVATIONS_PAGE = str(Path(__file__).resolve().parent / "activations.py")
+HANDOFF_FIELDS = ("momentum", "beta1", "beta2", "rho", "epsilon")
+BASIN_GRIDS = (16, 24, 32, 40, 48, 64)
+DEFAULT_BASIN_GRID = 32
 
 
 def key(name: str) -> str:
@@ -57,7 +67,8 @@ def optimizer_of(entry: str) -> str:
 
 
 def all_keys() -> list[str]:
-    names = ["preset", "surface", "start_x", "start_y", "steps", "entries", "click_start", "send", "show_3d"]
+    names = ["preset", "surface", "start_x", "start_y", "steps", "entries", "click_start", "send", "show_3d",
+             "show_basins", "basin_entry", "basin_grid", "basin_steps"]
     names += [f"{p}:{e}" for e in ENTRIES for p in ("lr", *HYPERPARAMETERS[optimizer_of(e)])]
     return names
 
@@ -96,6 +107,23 @@ def set_defaults() -> None:
         state.put(key("applied_preset"), preset)
 
 
+def keep_start_on_the_map() -> None:
+    """After the surface changes: a start outside the new surface's window moves to its usual start.
+
+    (A start left at (8, -8) would lie off the saddle's map: an empty picture, or a path
+    that diverges at once from a point nobody can see.)
+    """
+    surface = SURFACES[state.get(key("surface"))]
+    x, y = state.get(key("start_x")), state.get(key("start_y"))
+    (x_lo, x_hi), (y_lo, y_hi) = surface.x_range, surface.y_range
+    if x is None or y is None or not (x_lo <= x <= x_hi and y_lo <= y <= y_hi):
+        state.put(key("start_x"), surface.default_start[0])
+        state.put(key("start_y"), surface.default_start[1])
+        old = "" if x is None or y is None else f" ({x:g}, {y:g})"
+        state.put(key("start_moved"), f"The start{old} lies outside the {surface.name} map, so it moved to "
+                  f"{surface.name}'s usual start ({surface.default_start[0]:g}, {surface.default_start[1]:g}).")
+
+
 def take_clicked_start() -> None:
     """A click on the map (a point selection on the last drawn chart) becomes the new start."""
     selection = state.get(key("map"))
@@ -124,8 +152,9 @@ def sidebar_controls() -> None:
     sidebar.header("Playground")
     sidebar.selectbox("Preset lesson", [CUSTOM, *PRESETS], key=key("preset"),
                       format_func=lambda n: "— your own settings —" if n == CUSTOM else PRESETS[n].title)
-    sidebar.selectbox("Surface", list(SURFACES), key=key("surface"),
-                      format_func=lambda n: f"{n}: {SURFACES[n].formula}")
+    # Names only: a formula would be cut off in a sidebar at projector zoom (the chart title shows it).
+    sidebar.selectbox("Surface", list(SURFACES), key=key("surface"), on_change=keep_start_on_the_map,
+                      help="The map's title shows the formula.")
     left, right = sidebar.columns(2)
     left.number_input("start x", key=key("start_x"), step=0.1, format="%g")
     right.number_input("start y", key=key("start_y"), step=0.1, format="%g")
@@ -139,17 +168,6 @@ def sidebar_controls() -> None:
             for parameter in HYPERPARAMETERS[optimizer_of(entry)]:
                 st.number_input(parameter, key=entry_key(entry, parameter), format="%g",
                                 step=1e-8 if parameter == "epsilon" else 0.01)
-
-
-def click_layer(fig) -> None:
-    """Invisible points all over the map, so a click anywhere is a point selection."""
-    import numpy as np
-    import plotly.graph_objects as go
-
-    (x_lo, x_hi), (y_lo, y_hi) = fig.layout.xaxis.range, fig.layout.yaxis.range
-    grid_x, grid_y = np.meshgrid(np.linspace(x_lo, x_hi, CLICK_GRID), np.linspace(y_lo, y_hi, CLICK_GRID))
-    fig.add_trace(go.Scatter(x=grid_x.ravel().round(3), y=grid_y.ravel().round(3), mode="markers", showlegend=False,
-                             marker={"size": 10, "opacity": 0}, hoverinfo="none", name="click to start here"))
 
 
 def settings_of(spec: OptimizerSpec) -> tuple:
@@ -179,7 +197,7 @@ def show_results(result, lesson: str | None) -> None:
     with paths:
         fig = surface_figures.contour_figure(surface, result.trajectories)
         if state.get(key("click_start")):
-            click_layer(fig)
+            surface_figures.add_click_layer(fig, CLICK_GRID)
             st.plotly_chart(fig, key=key("map"), on_select="rerun", selection_mode="points", config=PLOT_CONFIG)
         else:
             st.plotly_chart(fig, config=PLOT_CONFIG)
@@ -190,7 +208,7 @@ def show_results(result, lesson: str | None) -> None:
     with animation:
         st.plotly_chart(surface_figures.animated_contour_figure(surface, result.trajectories), config=PLOT_CONFIG)
         st.caption("Press play: watch the speed. Fast early then creeping means a plateau; "
-                   "circling means too much momentum.")
+                   "circling means too much momentum. The slider jumps to any step.")
     with losses:
         st.plotly_chart(surface_figures.loss_figure(result.trajectories, title=f"Loss per step on {surface.name}"),
                         config=PLOT_CONFIG)
@@ -204,25 +222,82 @@ def show_results(result, lesson: str | None) -> None:
             st.caption("Off by default: the 3D view is heavier to draw than the contour map.")
 
     st.subheader("How they did")
-    st.dataframe(surface_figures.comparison_display_table(result.table), hide_index=True)
+    st.dataframe(surface_figures.comparison_display_table(result.table), hide_index=True,
+                 column_config={"optimizer": st.column_config.TextColumn(width="large")})
     st.caption("Distance is to the nearest global minimum; 'first step near a minimum' is the first step "
                f"within {DEFAULT_TOLERANCE:g} of one.")
     csv = trajectories_frame(result.trajectories).to_csv(index=False).encode()
     st.download_button("Download the paths (CSV)", csv, file_name=f"trajectories_{surface.name}.csv", mime="text/csv")
 
 
-def send_to_training(entries, specs) -> None:
+def handoff(spec: OptimizerSpec) -> dict:
+    """What "Train the CNN with these settings" sends: the optimizer, its lr and every hyperparameter.
+
+    Hyperparameters the optimizer uses carry their value (defaults filled in, so momentum
+    0.9 arrives as 0.9); the ones it does not use are None.
+    """
+    used = resolved_hyperparameters(spec)
+    return {"optimizer": spec.name, "lr": spec.learning_rate} | {field: used.get(field) for field in HANDOFF_FIELDS}
+
+
+def send_to_training(entries, result) -> None:
     st.subheader("Try it on the CNN")
-    spec_of = dict(zip(entries, specs))
-    if state.get(key("send")) not in spec_of:
+    trajectory_of = dict(zip(entries, result.trajectories))
+    if state.get(key("send")) not in trajectory_of:
         state.put(key("send"), entries[0])  # the optimizer it pointed at was removed
     chosen = st.selectbox("Optimizer to train with", entries, key=key("send"),
-                          format_func=lambda e: f"{e} (lr {spec_of[e].learning_rate:g})")
+                          format_func=lambda e: trajectory_of[e].label)
     if st.button("Train the CNN with these settings", type="primary"):
-        spec = spec_of[chosen]
-        state.put(state.PLAYGROUND_HANDOFF, {"optimizer": spec.name, "lr": spec.learning_rate})
-        st.success(f"Saved {spec.name} with lr {spec.learning_rate:g}. Open **Activations (live training)** "
-                   "in the sidebar: it will start from these settings.")
+        state.put(state.PLAYGROUND_HANDOFF, handoff(trajectory_of[chosen].spec))
+        try:
+            st.switch_page(ACTIVATIONS_PAGE)
+        except StreamlitPageNotFoundError:  # this page run on its own, without the app's navigation
+            st.success(f"Saved {trajectory_of[chosen].label}. Open **Activations (live training)**: "
+                       "it will start from these settings.")
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def cached_basin_map(surface: str, spec: OptimizerSpec, grid: int, steps: int):
+    """Basin maps are deterministic: reruns and other sessions asking the same get the stored one."""
+    return basin_map(surface, spec, grid, steps)
+
+
+def basin_section(surface, entries, result) -> None:
+    st.subheader("Basins of attraction")
+    st.caption("Every start of a grid at once: each square is one start, coloured by where the optimizer ends "
+               "from there (which minimum, diverged, or not at a minimum yet). Within a minimum's colour, paler "
+               "means more steps to get there. Hover a square for the exact outcome.")
+    if not st.toggle("Draw the basin map", key=key("show_basins")):
+        return
+    trajectory_of = dict(zip(entries, result.trajectories))
+    if state.get(key("basin_entry")) not in trajectory_of:
+        state.put(key("basin_entry"), entries[0])
+    state.ensure_default(key("basin_grid"), DEFAULT_BASIN_GRID)
+    state.ensure_default(key("basin_steps"), int(state.get(key("steps"))))
+    left, middle, right = st.columns(3)
+    entry = left.selectbox("Optimizer", entries, key=key("basin_entry"), format_func=lambda e: trajectory_of[e].label)
+    grid = middle.select_slider("Starts per side", BASIN_GRIDS, key=key("basin_grid"))
+    steps = right.number_input("Steps", min_value=1, max_value=MAX_STEPS, step=50, key=key("basin_steps"),
+                               help=f"grid x grid x steps may be at most {MAX_WORK:,}")
+    spec = trajectory_of[entry].spec
+    try:
+        with st.spinner(f"Running {grid * grid:,} starts at once…"):
+            basins = cached_basin_map(surface.name, spec, int(grid), int(steps))
+    except UserError as error:
+        widgets.show_user_error(error)
+        return
+    st.plotly_chart(basin_figures.basin_figure(basins), config=PLOT_CONFIG)
+    counts = basins.counts()
+    converged = basins.steps_to_converge[basins.minimum >= 0]
+    reached = (f"{counts['minimum']:,} reach a minimum (median {int(sorted(converged)[len(converged) // 2])} steps, "
+               f"at most {int(converged.max())})" if len(converged) else "none reach a minimum")
+    st.caption(f"Of {grid * grid:,} starts, {reached}; {counts['diverged']:,} diverge; "
+               f"{counts['not at a minimum']:,} are not at a minimum after {steps} steps. A start reaches a "
+               f"minimum when its last point is within {basins.tolerance:g} of it; its steps count to the moment "
+               "it came that close for good.")
+    csv = basins.frame().to_csv(index=False).encode()
+    st.download_button("Download the basin map (CSV)", csv, file_name=f"basins_{surface.name}_{spec.name}.csv",
+                       mime="text/csv")
 
 
 st.title("Optimizer playground")
@@ -230,6 +305,9 @@ st.caption("The real Keras optimizers on two-weight toy surfaces: the whole path
 set_defaults()
 take_clicked_start()
 sidebar_controls()
+moved = state.pop(key("start_moved"))
+if moved:
+    st.info(moved, icon=":material/my_location:")
 
 entries = state.get(key("entries")) or []
 if not entries:
@@ -246,4 +324,5 @@ except UserError as error:
     widgets.show_user_error(error)
     st.stop()
 show_results(result, current_preset_lesson(surface_name, start, steps, specs))
-send_to_training(entries, specs)
+basin_section(result.surface, entries, result)
+send_to_training(entries, result)
