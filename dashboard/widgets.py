@@ -74,13 +74,17 @@ def take_playground_handoff(page: str) -> str | None:
         return None
     state.apply_settings(page, settings)
     # The playground also sends momentum, beta1, beta2, rho and epsilon (None where the optimizer
-    # has no such setting). Kept here, whole, until the run settings can take them.
+    # has no such setting). The sidebar has no controls for them: they are kept as the page's
+    # extras, tied to this optimizer, so the next Reset or Train builds exactly this optimizer.
     extra = {k: float(v) for k, v in handoff.items() if k in PLAYGROUND_HYPERPARAMETERS and v is not None}
-    state.put(state.widget(page, "playground_hyperparameters"), extra)
-    described = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in settings.items())
-    also = ("; also sent, not yet used by this page: " + ", ".join(f"{k} = {v:g}" for k, v in extra.items())
-            if extra else "")
-    return f"Settings from the optimizer playground: {described}{also}. Press Reset or Train to use them."
+    kept = page_extras(page)
+    fields = {k: v for k, v in kept.get("fields", {}).items() if k not in OPTIMIZER_FIELDS} | extra
+    optimizer = settings.get("optimizer", state.get(state.widget(page, "optimizer")))
+    state.put(state.widget(page, "extras"), {"arch": kept.get("arch", state.get(state.widget(page, "arch"))),
+                                             "optimizer": optimizer, "fields": fields})
+    described = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}"
+                          for k, v in {**settings, **extra}.items())
+    return f"Settings from the optimizer playground: {described}. Press Reset or Train to use them."
 
 
 def _reset_learning_rate(page: str) -> None:

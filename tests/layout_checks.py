@@ -23,14 +23,16 @@ LAYOUT_PROBLEMS_JS = r"""
     if (visible(el) && el.scrollWidth > el.clientWidth + 1) problems.push(`cut off: "${text(el)}"`);
   }
   for (const el of document.querySelectorAll('[data-testid="stMain"] button')) {
-    if (visible(el) && el.scrollWidth > el.clientWidth + 1) problems.push(`button text wider than its button: "${text(el)}"`);
+    if (visible(el) && el.scrollWidth > el.clientWidth + 1)
+      problems.push(`button text wider than its button: "${text(el)}"`);
   }
   // 2. Words broken across two lines in the page's text.
   const walker = document.createTreeWalker(document.querySelector('[data-testid="stMain"]') || document.body,
                                            NodeFilter.SHOW_TEXT);
   const range = document.createRange();
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-    if (!node.parentElement || node.parentElement.closest('svg, script, style, code, pre, [data-testid="stDataFrame"]')) continue;
+    const skip = 'svg, script, style, code, pre, [data-testid="stDataFrame"]';
+    if (!node.parentElement || node.parentElement.closest(skip)) continue;
     const re = /[^\s\u200b]{2,}/g;
     let m;
     while ((m = re.exec(node.data)) !== null) {
@@ -51,7 +53,8 @@ LAYOUT_PROBLEMS_JS = r"""
     const subtitle = plot.querySelector('.infolayer text[class*="subtitle"]');
     if (subtitle) items.push(['subtitle', subtitle]);
     plot.querySelectorAll('.infolayer g.annotation').forEach(a => items.push([`annotation "${text(a)}"`, a]));
-    plot.querySelectorAll('.infolayer text[class$="title"]:not(.gtitle):not([class*="subtitle"])').forEach(t => items.push([`axis title "${text(t)}"`, t]));
+    plot.querySelectorAll('.infolayer text[class$="title"]:not(.gtitle):not([class*="subtitle"])')
+        .forEach(t => items.push([`axis title "${text(t)}"`, t]));
     const legend = plot.querySelector('.infolayer .legend');
     if (legend) {
       const bg = legend.querySelector('rect.bg');

@@ -275,3 +275,17 @@ def test_compare_page_shows_four_initializers_side_by_side():
     assert_clean(at)
     assert any("at least two" in e for e in messages(at.error))
     assert chart(at, "Training loss per run")  # the previous comparison stays
+
+
+def test_every_playground_hyperparameter_reaches_the_network_it_trains():
+    handoff = {"optimizer": "momentum", "lr": 0.01, "momentum": 0.99, "beta1": None, "beta2": None, "rho": None,
+               "epsilon": None}
+    at = page("views/activations.py", **{"playground_to_training": handoff, "activations:batch_size": BATCH}).run()
+    assert_clean(at)
+    run = at.session_state["cnnviz:run"]
+    assert (run.config.optimizer, run.config.lr, run.config.momentum) == ("momentum", 0.01, 0.99)
+    assert run.config.optimizer_spec().momentum == 0.99  # the Keras optimizer is built with it
+    notes = " ".join(messages(at.info))
+    assert "momentum = 0.99" in notes and "not yet used" not in notes
+    at.button(key="activations:step").click().run()  # and the next step keeps it: nothing is rebuilt
+    assert at.session_state["cnnviz:run"] is run and run.step_count == 1

@@ -109,7 +109,8 @@ def test_compare_grid_can_put_every_initializer_of_a_layer_on_one_x_range(at_ini
     assert [shared.layout[f"yaxis{2 * row + 1 if row else ''}"].title.text for row in range(len(layers))] == \
         [f"<b>{name}</b>" for name in layers]
     panel_titles = [a.text for a in shared.layout.annotations if a.text.startswith("σ=")]
-    assert len(panel_titles) == 2 * len(layers) and all(len(line) <= 16 for t in panel_titles for line in t.split("<br>"))
+    assert len(panel_titles) == 2 * len(layers)
+    assert all(len(line) <= 16 for t in panel_titles for line in t.split("<br>"))
 
 
 def test_histogram_panel_titles_are_two_short_lines(at_init):

@@ -129,7 +129,7 @@ def _layer_stats(layer, post_activation: bool) -> list[str]:
 
 
 def _layer_title(layer, post_activation: bool) -> str:
-    """'<b>conv1</b> →relu' over 'σ=0.475, 83% ≤0': two short lines fit a panel a third of a projected page wide."""
+    """'<b>conv1</b> →relu' over 'σ=0.475, 83% ≤0': two short lines fit a panel a third of a projected page."""
     arrow = f"→{layer.activation}" if layer.activation != "linear" else "(linear)"
     return f"<b>{layer.name}</b> {arrow}<br>" + ", ".join(_layer_stats(layer, post_activation))
 

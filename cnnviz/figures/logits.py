@@ -210,7 +210,8 @@ def softmax_gallery_figure(images: np.ndarray, probabilities: np.ndarray, labels
                             "showarrow": False, "yanchor": "top", "xanchor": "center",
                             "font": {"size": 14, "color": WRONG_COLOUR if wrong else "#212121"}})
     fig = go.Figure(traces, layout={**layout, "annotations": annotations, "showlegend": False})
-    return _style(fig, _title(f"Single test images, {when}", "softmax bars: green = the true class, red = a wrong guess"),
+    return _style(fig, _title(f"Single test images, {when}",
+                              "softmax bars: green = the true class, red = a wrong guess"),
                   360 * rows + 110)
 
 

@@ -182,7 +182,8 @@ def gradient_and_update_chart(history: pd.DataFrame) -> go.Figure:
     """
     table = gradient_table(history)
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14,
-                        subplot_titles=["gradient ‖∇w‖<br>(log scale)", "update ‖Δw‖/‖w‖<br>(log scale)"])
+                        subplot_titles=["gradient ‖∇w‖<br>(log scale)",
+                                        "update ‖Δw‖/‖w‖<br>(log scale)"])
     title = "Gradients and update sizes per layer"
     if table.empty:
         return style(_empty(fig, "no gradients measured yet"), title, height=440)
