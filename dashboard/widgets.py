@@ -2,8 +2,10 @@
 
 Every control's key is ``state.widget(page, name)``, with the same names the lessons
 use in their ``settings`` (``arch``, ``init``, ``optimizer``, ``lr``, ``dataset``,
-``batch_size``, ``seed``, ``probe_every``, ``input_shape``), so a lesson or the
-playground hand-off presets a page simply by writing those keys before it draws.
+``batch_size``, ``seed``, ``probe_every``, ``input_shape``, and for ``plain_mlp`` /
+``plain_cnn`` also ``depth``, ``width``, ``activation``, ``norm``, ``residual``), so a
+lesson or the playground hand-off presets a page simply by writing those keys before it
+draws. The plain-net controls appear under the architecture only when it is a plain net.
 """
 
 from __future__ import annotations
@@ -15,19 +17,25 @@ from cnnviz.config import MAX_BATCH_SIZE, RunConfig
 from cnnviz.data import DATASETS
 from cnnviz.errors import UserError
 from cnnviz.initializers import INITIALIZERS
+from cnnviz.nets.activations import ACTIVATIONS
+from cnnviz.nets.params import DEFAULTS as PLAIN_DEFAULTS
+from cnnviz.nets.params import MAX_DEPTH, MAX_WIDTH, MIN_DEPTH, MIN_WIDTH, NORMS, PlainNet, is_plain
 from cnnviz.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS
 from cnnviz.zoo import ARCHITECTURES, layer_table
 from dashboard import state
 
 RUN_SETTINGS = ("arch", "init", "optimizer", "lr", "dataset", "batch_size", "seed", "probe_every", "input_shape")
+# Drawn (and read) with "arch" when it is plain_mlp / plain_cnn; ignored for the fixed nets.
+PLAIN_SETTINGS = ("depth", "width", "activation", "norm", "residual")
 _DEFAULT = RunConfig()
 DEFAULTS = {"arch": _DEFAULT.arch, "init": _DEFAULT.init, "optimizer": _DEFAULT.optimizer, "lr": _DEFAULT.lr,
             "dataset": _DEFAULT.dataset, "batch_size": _DEFAULT.batch_size, "seed": _DEFAULT.seed,
-            "probe_every": _DEFAULT.probe_every, "input_shape": ""}
+            "probe_every": _DEFAULT.probe_every, "input_shape": "", **PLAIN_DEFAULTS["plain_mlp"]}
 # Streamlit's built-in Material icons: they render on any classroom PC, emoji fonts may not.
 SEVERITY_ICONS = {"error": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
 # Fields whose change means a different network or different data: a new run is needed.
-RUN_DEFINING_FIELDS = ("arch", "init", "optimizer", "lr", "dataset", "batch_size", "seed", "input_shape")
+RUN_DEFINING_FIELDS = ("arch", "init", "optimizer", "lr", "dataset", "batch_size", "seed", "input_shape",
+                       *PLAIN_SETTINGS)
 
 
 def show_user_error(error: UserError | str) -> None:
@@ -64,15 +72,42 @@ def _reset_learning_rate(page: str) -> None:
     state.put(state.widget(page, "lr"), DEFAULT_LEARNING_RATES.get(optimizer, _DEFAULT.lr))
 
 
-def _arch_caption(arch: str, input_shape: str) -> str:
+def _reset_plain_net(page: str) -> None:
+    """Picking plain_mlp or plain_cnn proposes its own defaults (256 units is no sensible channel count)."""
+    arch = state.get(state.widget(page, "arch"))
+    if is_plain(arch):
+        for name, value in PLAIN_DEFAULTS[arch].items():
+            state.put(state.widget(page, name), value)
+
+
+def _arch_caption(arch: str, input_shape: str, net: PlainNet | None = None) -> str:
     info = ARCHITECTURES[arch]
     try:
         shape = parse_tuple(input_shape, int, 3, "input shape") if input_shape.strip() else None
-        params = sum(row["params"] for row in layer_table(arch, shape))
+        params = sum(row["params"] for row in layer_table(arch, shape, net=net))
     except UserError as error:
         return f"{info.description}. ⚠️ {error}"
     shown = "×".join(str(v) for v in (shape or info.input_shape))
-    return f"{info.description}; {params:,} parameters; input {shown}."
+    described = f"{net.describe()}; " if net is not None else f"{info.description}; "
+    return f"{described}{params:,} parameters; input {shown}."
+
+
+def plain_net_settings(page: str, arch: str) -> dict:
+    """Depth, width, activation, normalization and skips of a plain net (call inside the sidebar)."""
+    key = lambda name: state.widget(page, name)  # noqa: E731
+    unit = "units" if arch == "plain_mlp" else "channels"
+    return {
+        "depth": st.number_input("Depth (hidden layers)", min_value=MIN_DEPTH, max_value=MAX_DEPTH, step=1,
+                                 key=key("depth"), help="Hidden conv/dense layers before the logits."),
+        "width": st.number_input(f"Width ({unit} per layer)", min_value=MIN_WIDTH, max_value=MAX_WIDTH, step=1,
+                                 key=key("width")),
+        "activation": st.selectbox("Activation", list(ACTIVATIONS), key=key("activation"),
+                                   help="The nonlinearity after every hidden layer."),
+        "norm": st.selectbox("Normalization", list(NORMS), key=key("norm"),
+                             help="Batch or layer norm between each layer and its activation."),
+        "residual": st.toggle("Residual skips", key=key("residual"),
+                              help="Layers 2..depth become h + act(norm(layer(h)))."),
+    }
 
 
 def run_settings(page: str, names=RUN_SETTINGS, container=None, heading: str = "Network and training") -> dict:
@@ -82,8 +117,9 @@ def run_settings(page: str, names=RUN_SETTINGS, container=None, heading: str = "
     :func:`config_from_settings`.
     """
     box = container if container is not None else st.sidebar
-    state.keep_widget_values(page, names)
-    for name in names:
+    kept = tuple(names) + (PLAIN_SETTINGS if "arch" in names else ())
+    state.keep_widget_values(page, kept)
+    for name in kept:
         state.ensure_default(state.widget(page, name), DEFAULTS[name])
     key = lambda name: state.widget(page, name)  # noqa: E731
     values = {}
@@ -92,8 +128,17 @@ def run_settings(page: str, names=RUN_SETTINGS, container=None, heading: str = "
             st.header(heading)
         if "arch" in names:
             values["arch"] = st.selectbox("Architecture", list(ARCHITECTURES), key=key("arch"),
+                                          on_change=_reset_plain_net, args=(page,),
                                           help="The network to build (all are real Keras models).")
-            st.caption(_arch_caption(values["arch"], str(state.get(key("input_shape"), "") or "")))
+            net = None
+            if is_plain(values["arch"]):
+                values.update(plain_net_settings(page, values["arch"]))
+                try:
+                    net = PlainNet(values["arch"], int(values["depth"]), int(values["width"]), values["activation"],
+                                   values["norm"], bool(values["residual"]))
+                except UserError:
+                    net = None  # config_from_settings reports it
+            st.caption(_arch_caption(values["arch"], str(state.get(key("input_shape"), "") or ""), net))
         if "init" in names:
             values["init"] = st.selectbox("Initializer", list(INITIALIZERS), key=key("init"),
                                           help="How the weights are drawn before training.")
@@ -130,9 +175,13 @@ def config_from_settings(values: dict, **overrides) -> RunConfig:
     merged = {**DEFAULTS, **values, **overrides}
     shape_text = str(merged.pop("input_shape") or "").strip()
     shape = parse_tuple(shape_text, int, 3, "input shape") if shape_text else None
+    plain = {}
+    if is_plain(merged["arch"]):  # the plain-net controls count only for plain nets
+        plain = {"depth": int(merged["depth"]), "width": int(merged["width"]), "activation": merged["activation"],
+                 "norm": merged["norm"], "residual": bool(merged["residual"])}
     return RunConfig(arch=merged["arch"], init=merged["init"], optimizer=merged["optimizer"],
                      lr=float(merged["lr"]), dataset=merged["dataset"], batch_size=int(merged["batch_size"]),
-                     seed=int(merged["seed"]), probe_every=int(merged["probe_every"]), input_shape=shape)
+                     seed=int(merged["seed"]), probe_every=int(merged["probe_every"]), input_shape=shape, **plain)
 
 
 def settings_changes(current: RunConfig, wanted: RunConfig) -> list[str]:
