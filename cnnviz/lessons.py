@@ -263,7 +263,9 @@ def _he_2015(n: int) -> list[Claim]:
                                     he: set()},
                                 n: {he: set()}}),
         findings(f"Xavier's findings after {n} steps", n,
-                 {"vanishing_activations", "dead_relu", "vanishing_gradients", "update_ratio_low"}, label=xavier),
+                 {"vanishing_activations", "dead_relu", "vanishing_gradients", "update_ratio_low", "uniform_softmax"},
+                 label=xavier),
+        follow("uniform_softmax", n, "he-normal", label=xavier, init=he),
         follow("vanishing_gradients", n, "he-normal", label=xavier, init=he),
         follow("update_ratio_low", n, "check for vanishing gradients", label=xavier, init=he),
         # The signal vanished from step 0 on; after training the rules blame training (see tests' KNOWN_ISSUES).
