@@ -9,6 +9,7 @@ question here is with which optimizer and learning rate the stall shows on our d
 
     python scripts/he2015_training.py                        # the grid recorded in README.md
     python scripts/he2015_training.py --steps 300 --seeds 0,1,2 --grid "momentum:0.01"
+    python scripts/he2015_training.py --steps 300 --grid adam:0.001 --inits glorot-uniform --epsilon 1e-12
 
 A run "stalls" when its training loss (mean of the last 20 steps) is still within 2% of
 ln 10 = 2.3026, the loss of a uniform guess.
@@ -31,12 +32,14 @@ REPORT_STEPS = (50, 100, 200, 300, 500)
 STALL_TOLERANCE = 0.02
 
 
-def train_one(init: str, optimizer: str, lr: float, steps: int, seed: int, depth: int, width: int) -> dict:
+def train_one(init: str, optimizer: str, lr: float, steps: int, seed: int, depth: int, width: int,
+              epsilon: float | None = None) -> dict:
     from cnnviz.config import RunConfig
     from cnnviz.training import Run
 
     run = Run(RunConfig(arch="plain_mlp", depth=depth, width=width, activation="relu", init=init,
-                        optimizer=optimizer, lr=lr, batch_size=100, seed=seed, probe_every=max(steps, 1)))
+                        optimizer=optimizer, lr=lr, batch_size=100, seed=seed, probe_every=max(steps, 1),
+                        epsilon=epsilon))
     started = time.perf_counter()
     run.train(steps)
     losses = run.losses
@@ -58,6 +61,7 @@ def main() -> None:
     parser.add_argument("--inits", default="glorot-uniform,he-normal")
     parser.add_argument("--depth", type=int, default=30)
     parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--epsilon", type=float, default=None, help="Adam/RMSProp epsilon (default Keras's 1e-7)")
     args = parser.parse_args()
     grid = [(item.split(":")[0], float(item.split(":")[1])) for item in args.grid.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -69,7 +73,7 @@ def main() -> None:
     for optimizer, lr in grid:
         for seed in seeds:
             for init in args.inits.split(","):
-                r = train_one(init, optimizer, lr, args.steps, seed, args.depth, args.width)
+                r = train_one(init, optimizer, lr, args.steps, seed, args.depth, args.width, args.epsilon)
                 cells = " | ".join(f"{r['loss_at'][s]:.3f}" if s in r["loss_at"] else "-" for s in shown)
                 note = f" (halted: {r['halted']})" if r["halted"] else ""
                 print(f"| {optimizer} | {lr:g} | {init} | {seed} | {cells} | {r['final']:.3f} | "
