@@ -131,6 +131,25 @@ def follow(kind: str, step: int, mentions: str, label: str = "run", allow_new: d
     return Claim(says, step, check, label, kind="follow", finding=kind, expects=frozenset({mentions}))
 
 
+HE_FIX = ("he-normal", {"init": "he-normal"})
+GLOROT_FIX = ("glorot-normal", {"init": "glorot-normal"})
+
+
+def findings_and_follows(expected: dict[int, dict[str, set[str]]],
+                          fixes: dict[str, tuple[str, dict]] | None = None,
+                          allow_new: dict[str, str] | None = None) -> list[Claim]:
+    """A findings claim per (step, initializer) and a follow claim per finding: its suggestion says
+    ``fixes[kind][0]`` and applying ``fixes[kind][1]`` removes it (default: "he-normal")."""
+    claims = []
+    for step, by_init in expected.items():
+        for init, kinds in by_init.items():
+            claims.append(findings(f"{init}'s findings at step {step}", step, kinds, label=init))
+            for kind in sorted(kinds):
+                mentions, changes = (fixes or {}).get(kind, HE_FIX)
+                claims.append(follow(kind, step, mentions, label=init, allow_new=allow_new, **changes))
+    return claims
+
+
 # ------------------------------------------------------------------ measures (evidence -> number)
 def saturated(layer: str, step: int, label: str = "run", limit: float | None = None) -> Callable:
     """Share of a tanh/sigmoid layer's pre-activations in the flat part (|z| > 2 for tanh, > 4 for sigmoid)."""

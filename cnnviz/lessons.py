@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cnnviz.lesson_claims import (Claim, findings, follow, holds, increasing, layer_std, mean_loss, measure, saturated,
-                                  std_ratio, top_probability, variant_ratio)
+from cnnviz.lesson_claims import (GLOROT_FIX, Claim, findings, findings_and_follows, follow, holds, increasing, layer_std,
+                                  mean_loss, measure, saturated, std_ratio, top_probability, variant_ratio)
 from cnnviz.lesson_evidence import suggested_learning_rate
 from cnnviz.nets.backward import SLOPES
 
@@ -228,26 +228,7 @@ def _compare_inits(n: int) -> list[Claim]:
                 1e4, 1e7, label="normal"),
         measure(f"Train all {n}: He's loss is below 0.6", n, mean_loss(n, "he-normal", 5), 0.0, 0.6, label="he-normal"),
     ]
-    return claims + _findings_and_follows(expected)
-
-
-HE_FIX = ("he-normal", {"init": "he-normal"})
-GLOROT_FIX = ("glorot-normal", {"init": "glorot-normal"})
-
-
-def _findings_and_follows(expected: dict[int, dict[str, set[str]]],
-                          fixes: dict[str, tuple[str, dict]] | None = None,
-                          allow_new: dict[str, str] | None = None) -> list[Claim]:
-    """A findings claim per (step, initializer) and a follow claim per finding: its suggestion says
-    ``fixes[kind][0]`` and applying ``fixes[kind][1]`` removes it (default: "he-normal")."""
-    claims = []
-    for step, by_init in expected.items():
-        for init, kinds in by_init.items():
-            claims.append(findings(f"{init}'s findings at step {step}", step, kinds, label=init))
-            for kind in sorted(kinds):
-                mentions, changes = (fixes or {}).get(kind, HE_FIX)
-                claims.append(follow(kind, step, mentions, label=init, allow_new=allow_new, **changes))
-    return claims
+    return claims + findings_and_follows(expected)
 
 
 def _he_2015(n: int) -> list[Claim]:
@@ -259,7 +240,7 @@ def _he_2015(n: int) -> list[Claim]:
         measure(f"Train all {n} (momentum 0.9, lr 0.001): Xavier stalls at ln 10", n, mean_loss(n, xavier, 20),
                 LN10 - 0.03, LN10 + 0.03, label=xavier),
         measure(f"... while He's loss falls below 1", n, mean_loss(n, he, 20), 0.0, 1.0, label=he),
-        *_findings_and_follows({0: {xavier: {"vanishing_activations", "uniform_softmax", "vanishing_gradients"},
+        *findings_and_follows({0: {xavier: {"vanishing_activations", "uniform_softmax", "vanishing_gradients"},
                                     he: set()},
                                 n: {he: set()}}),
         findings(f"Xavier's findings after {n} steps", n,
@@ -286,7 +267,7 @@ def _tanh_500(n: int) -> list[Claim]:
         measure(f"Train all {n} (SGD, lr 0.1): 1/√n learns (loss below 1)", n, mean_loss(n, fan_in), 0.0, 1.0,
                 label=fan_in),
         measure(f"... ×0.01 stays at ln 10", n, mean_loss(n, small), LN10 - 0.01, LN10 + 0.01, label=small),
-        *_findings_and_follows(
+        *findings_and_follows(
             {0: {small: {"vanishing_activations", "uniform_softmax", "vanishing_gradients"},
                  big: {"sigmoid_saturation", "exploding_gradients"}, fan_in: set()},  # two exploding_gradients
              n: {small: {"vanishing_activations", "vanishing_gradients", "update_ratio_low"},

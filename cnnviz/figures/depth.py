@@ -45,7 +45,10 @@ def depth_view_figure(profile: pd.DataFrame, title: str = TITLE) -> go.Figure:
                 line={"color": colour, "width": 2, "dash": "dash"},
                 hovertemplate=f"{label} theory<br>layer %{{x}} (%{{customdata}}): σ = %{{y:.3g}}<extra></extra>"))
     fig.update_xaxes(title_text="layer number (1 = input side; the last is the logits)")
-    fig.update_yaxes(title_text="std of pre-activation (log scale)", type="log", **log_ticks(shown))
+    ticks = log_ticks(shown)
+    if "range" in ticks:  # room above the top line (a flat He line would sit on the frame)
+        ticks["range"] = [ticks["range"][0], ticks["range"][1] + 0.4]
+    fig.update_yaxes(title_text="std of pre-activation (log scale)", type="log", **ticks)
     if skipped:
         title += f"<br><sup>not drawn (std zero or non-finite): {'; '.join(skipped)}</sup>"
     fig = style(fig, title, height=480)
