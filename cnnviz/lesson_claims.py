@@ -228,7 +228,7 @@ def verify(claims: Iterable[Claim], evidence: Evidence) -> list[Outcome]:
     for claim in sorted(claims, key=lambda c: c.step):
         try:
             ok, measured = claim.check(evidence)
-        except (KeyError, ValueError, ZeroDivisionError) as error:
+        except (AttributeError, KeyError, TypeError, ValueError, ZeroDivisionError) as error:
             ok, measured = False, f"could not measure: {error!r}"
         outcomes.append(Outcome(claim, bool(ok), measured))
     for at in evidence.seen.values():
