@@ -187,12 +187,12 @@ def _bn_rescues(n: int) -> list[Claim]:
 
     return [
         holds("every dense layer's raw output has std ≈ √(256·½) ≈ 11, at every depth", 0, level),
-        measure("without batch norm the same weights reach ~10¹⁰ by dense10", 0,
-                layer_std("dense10", 0, norm="none"), 1e9, 1e12),
+        measure("without batch norm the same weights reach ~4×10¹⁰ by dense10", 0,
+                layer_std("dense10", 0, norm="none"), 2e10, 8e10),
         measure("the loss starts at ~17 (the logits layer has no norm: std ~11)", 0,
                 lambda e: e.at(0).snapshot.loss, 10, 30),
-        measure("... against ~10¹¹ without batch norm", 0, lambda e: e.variant(0, norm="none").snapshot.loss,
-                1e10, 1e13),
+        measure("... against ~6×10¹¹ without batch norm", 0, lambda e: e.variant(0, norm="none").snapshot.loss,
+                3e11, 1.2e12),
         findings("no findings at step 0", 0, set()),
         measure(f"Train {n} (adam, lr 0.01): the loss falls below 1.2", n, mean_loss(n), 0.0, 1.2),
         measure(f"without batch norm, the same Train {n} leaves it above 10⁸", n, mean_loss(n, norm="none"), 1e8, 1e13),
@@ -387,8 +387,8 @@ LESSONS: dict[str, Lesson] = {lesson.key: lesson for lesson in [
     Lesson("bn-rescues", "BatchNorm rescues N(0,1)", "activations",
            "Ten ReLU layers with N(0,1) weights and batch norm before every ReLU: each layer's raw output still has "
            "std ≈ √(256·½) ≈ 11, but the same at every depth, because batch norm hands the next layer unit-scale "
-           "inputs; without it the same weights reach ~10¹⁰ by dense10. The loss starts at ~17 (the logits layer "
-           "has no norm) instead of ~10¹¹, and Train 100 (Adam, lr 0.01) brings it below 1.2; without batch norm "
+           "inputs; without it the same weights reach ~4×10¹⁰ by dense10. The loss starts at ~17 (the logits "
+           "layer has no norm) instead of ~6×10¹¹, and Train 100 (Adam, lr 0.01) brings it below 1.2; without batch norm "
            "it stays above 10⁸.",
            {**_plain("plain_mlp", 10, 256, "relu", norm="batch"), "init": "normal", "optimizer": "adam", "lr": 0.01,
             "train_steps": 100}, _bn_rescues),
