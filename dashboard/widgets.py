@@ -2,40 +2,47 @@
 
 Every control's key is ``state.widget(page, name)``, with the same names the lessons
 use in their ``settings`` (``arch``, ``init``, ``optimizer``, ``lr``, ``dataset``,
-``batch_size``, ``seed``, ``probe_every``, ``input_shape``), so a lesson or the
-playground hand-off presets a page simply by writing those keys before it draws.
+``batch_size``, ``seed``, ``probe_every``, ``input_shape``, and for ``plain_mlp`` /
+``plain_cnn`` also ``depth``, ``width``, ``activation``, ``norm``, ``residual``), so a
+lesson or the playground hand-off presets a page simply by writing those keys before it
+draws. The plain-net controls appear under the architecture only when it is a plain net.
 """
 
 from __future__ import annotations
 
-import streamlit as st
-
 import re
+
+import streamlit as st
 
 from cnnviz.config import INPUT_RANGES, MAX_BATCH_SIZE, RunConfig
 from cnnviz.data import DATASETS, OFFLINE_HINT
 from cnnviz.errors import UserError
 from cnnviz.initializers import INITIALIZERS
+from cnnviz.nets.activations import ACTIVATIONS
+from cnnviz.nets.params import DEFAULTS as PLAIN_DEFAULTS
+from cnnviz.nets.params import MAX_DEPTH, MAX_WIDTH, MIN_DEPTH, MIN_WIDTH, NORMS, PlainNet, is_plain
 from cnnviz.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS
 from cnnviz.zoo import ARCHITECTURES, layer_table
 from dashboard import state
 
 PLAYGROUND_HYPERPARAMETERS = ("momentum", "beta1", "beta2", "rho", "epsilon")  # sent with the playground hand-off
 RUN_SETTINGS = ("arch", "init", "optimizer", "lr", "dataset", "batch_size", "seed", "probe_every", "input_shape")
+# Drawn (and read) with "arch" when it is plain_mlp / plain_cnn; ignored for the fixed nets.
+PLAIN_SETTINGS = ("depth", "width", "activation", "norm", "residual")
 _DEFAULT = RunConfig()
 DEFAULTS = {"arch": _DEFAULT.arch, "init": _DEFAULT.init, "optimizer": _DEFAULT.optimizer, "lr": _DEFAULT.lr,
             "dataset": _DEFAULT.dataset, "batch_size": _DEFAULT.batch_size, "seed": _DEFAULT.seed,
-            "probe_every": _DEFAULT.probe_every, "input_shape": ""}
+            "probe_every": _DEFAULT.probe_every, "input_shape": "", **PLAIN_DEFAULTS["plain_mlp"]}
 # Streamlit's built-in Material icons: they render on any classroom PC, emoji fonts may not.
 SEVERITY_ICONS = {"error": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
 # Fields whose change means a different network or different data: a new run is needed.
-RUN_DEFINING_FIELDS = ("arch", "init", "optimizer", "lr", "dataset", "batch_size", "seed", "input_shape")
-# RunConfig fields the sidebar has no control for. A run adopted from another page may set
-# them; the page keeps them next to the sidebar's values ("extras") so the next Train or
-# Reset builds that same run, not a run with these fields at their defaults.
-NET_FIELDS = ("depth", "width", "activation", "norm", "residual")
+RUN_DEFINING_FIELDS = ("arch", "init", "optimizer", "lr", "dataset", "batch_size", "seed", "input_shape",
+                       *PLAIN_SETTINGS)
+# RunConfig fields the sidebar has no control for. A run adopted from another page (or sent
+# by the playground) may set them; the page keeps them next to the sidebar's values
+# ("extras") so the next Train or Reset builds that same run, not one with these at defaults.
 OPTIMIZER_FIELDS = ("momentum", "beta1", "beta2", "rho", "epsilon")
-EXTRA_FIELDS = ("classes", "input_range", *OPTIMIZER_FIELDS, *NET_FIELDS)
+EXTRA_FIELDS = ("classes", "input_range", *OPTIMIZER_FIELDS)
 # The library's hint names a command-line flag; a page names its own control instead.
 PAGE_OFFLINE_HINT = 'pick "mnist-sample" in the Dataset box (10,000 real MNIST digits that come with cnnviz)'
 _NOT_CACHED = re.compile(r"dataset '([\w-]+)' is not in the Keras cache \(.*\) and CNNVIZ_OFFLINE is set")
@@ -107,19 +114,44 @@ def parse_input_shape(text: str) -> tuple[int, int, int] | None:
     return values
 
 
-def _arch_caption(arch: str, input_shape: str, extras: dict | None = None) -> str:
+def _reset_plain_net(page: str) -> None:
+    """Picking plain_mlp or plain_cnn proposes its own defaults (256 units is no sensible channel count)."""
+    arch = state.get(state.widget(page, "arch"))
+    if is_plain(arch):
+        for name, value in PLAIN_DEFAULTS[arch].items():
+            state.put(state.widget(page, name), value)
+
+
+def _arch_caption(arch: str, input_shape: str, net: PlainNet | None = None) -> str:
     info = ARCHITECTURES[arch]
     # The zoo's description may list command-line flags (--depth ...): not words for a page.
     description = re.sub(r"\s*\((?:--[\w-]+\s*)+\)", "", info.description)
     try:
         shape = parse_input_shape(input_shape)
-        net = RunConfig(arch=arch, **{k: v for k, v in (extras or {}).items() if k in NET_FIELDS}).net
         params = sum(row["params"] for row in layer_table(arch, shape, net=net))
     except UserError as error:
         return f"{description}. ⚠️ {error}"
     shown = "×".join(str(v) for v in (shape or info.input_shape))
-    built = f" (depth {net.depth}, width {net.width}, {net.activation})" if net is not None else ""
-    return f"{description}{built}; {params:,} parameters; input {shown}."
+    described = net.describe() if net is not None else description
+    return f"{described}; {params:,} parameters; input {shown}."
+
+
+def plain_net_settings(page: str, arch: str) -> dict:
+    """Depth, width, activation, normalization and skips of a plain net (call inside the sidebar)."""
+    key = lambda name: state.widget(page, name)  # noqa: E731
+    unit = "units" if arch == "plain_mlp" else "channels"
+    return {
+        "depth": st.number_input("Depth (hidden layers)", min_value=MIN_DEPTH, max_value=MAX_DEPTH, step=1,
+                                 key=key("depth"), help="Hidden conv/dense layers before the logits."),
+        "width": st.number_input(f"Width ({unit} per layer)", min_value=MIN_WIDTH, max_value=MAX_WIDTH, step=1,
+                                 key=key("width")),
+        "activation": st.selectbox("Activation", list(ACTIVATIONS), key=key("activation"),
+                                   help="The nonlinearity after every hidden layer."),
+        "norm": st.selectbox("Normalization", list(NORMS), key=key("norm"),
+                             help="Batch or layer norm between each layer and its activation."),
+        "residual": st.toggle("Residual skips", key=key("residual"),
+                              help="Layers 2..depth become h + act(norm(layer(h)))."),
+    }
 
 
 def run_settings(page: str, names=RUN_SETTINGS, container=None, heading: str = "Network and training") -> dict:
@@ -129,8 +161,9 @@ def run_settings(page: str, names=RUN_SETTINGS, container=None, heading: str = "
     :func:`config_from_settings`.
     """
     box = container if container is not None else st.sidebar
-    state.keep_widget_values(page, names)
-    for name in names:
+    kept = tuple(names) + (PLAIN_SETTINGS if "arch" in names else ())
+    state.keep_widget_values(page, kept)
+    for name in kept:
         state.ensure_default(state.widget(page, name), DEFAULTS[name])
     key = lambda name: state.widget(page, name)  # noqa: E731
     values = {}
@@ -139,9 +172,17 @@ def run_settings(page: str, names=RUN_SETTINGS, container=None, heading: str = "
             st.header(heading)
         if "arch" in names:
             values["arch"] = st.selectbox("Architecture", list(ARCHITECTURES), key=key("arch"),
+                                          on_change=_reset_plain_net, args=(page,),
                                           help="The network to build (all are real Keras models).")
-            st.caption(_arch_caption(values["arch"], str(state.get(key("input_shape"), "") or ""),
-                                     applicable_extras(page_extras(page), values["arch"], None)))
+            net = None
+            if is_plain(values["arch"]):
+                values.update(plain_net_settings(page, values["arch"]))
+                try:
+                    net = PlainNet(values["arch"], int(values["depth"]), int(values["width"]), values["activation"],
+                                   values["norm"], bool(values["residual"]))
+                except UserError:
+                    net = None  # config_from_settings reports it
+            st.caption(_arch_caption(values["arch"], str(state.get(key("input_shape"), "") or ""), net))
         if "init" in names:
             values["init"] = st.selectbox("Initializer", list(INITIALIZERS), key=key("init"),
                                           help="How the weights are drawn before training.")
@@ -192,9 +233,9 @@ def keep_extras(page: str, config: RunConfig) -> None:
 def applicable_extras(extras: dict, arch: str, optimizer: str | None) -> dict:
     """The kept fields that still make sense: a network's shape only for the same architecture,
     optimizer hyperparameters only for the same optimizer (None: do not filter by optimizer)."""
-    fields = dict(extras.get("fields", {}))
+    fields = {k: v for k, v in extras.get("fields", {}).items() if k in EXTRA_FIELDS}
     if extras.get("arch") != arch:
-        fields = {k: v for k, v in fields.items() if k not in NET_FIELDS}
+        fields.pop("classes", None)
     if optimizer is not None and extras.get("optimizer") != optimizer:
         fields = {k: v for k, v in fields.items() if k not in OPTIMIZER_FIELDS}
     return fields
@@ -221,7 +262,9 @@ def settings_of(config: RunConfig) -> dict:
     return {"arch": config.arch, "init": config.init, "optimizer": config.optimizer, "lr": float(config.lr),
             "dataset": config.dataset, "batch_size": int(config.batch_size), "seed": int(config.seed),
             "probe_every": int(config.probe_every),
-            "input_shape": ",".join(str(v) for v in config.input_shape) if config.input_shape else ""}
+            "input_shape": ",".join(str(v) for v in config.input_shape) if config.input_shape else "",
+            **({"depth": config.depth, "width": config.width, "activation": config.activation, "norm": config.norm,
+                "residual": bool(config.residual)} if config.net is not None else {})}
 
 
 def adopt_run_settings(page: str, config: RunConfig) -> None:
@@ -242,9 +285,13 @@ def config_from_settings(values: dict, extras: dict | None = None, **overrides) 
     """
     merged = {**DEFAULTS, **values, **overrides}
     shape = parse_input_shape(merged.pop("input_shape"))
+    plain = {}
+    if is_plain(merged["arch"]):  # the plain-net controls count only for plain nets
+        plain = {"depth": int(merged["depth"]), "width": int(merged["width"]), "activation": merged["activation"],
+                 "norm": merged["norm"], "residual": bool(merged["residual"])}
     config = RunConfig(arch=merged["arch"], init=merged["init"], optimizer=merged["optimizer"],
                        lr=float(merged["lr"]), dataset=merged["dataset"], batch_size=int(merged["batch_size"]),
-                       seed=int(merged["seed"]), probe_every=int(merged["probe_every"]), input_shape=shape)
+                       seed=int(merged["seed"]), probe_every=int(merged["probe_every"]), input_shape=shape, **plain)
     fields = applicable_extras(extras or {}, config.arch, config.optimizer)
     return config.replace(**fields) if fields else config
 

@@ -59,7 +59,9 @@ def test_lesson_sets_every_control_and_opens_its_page():
     assert_clean(at)
     assert at.title[0].value.startswith("cnnviz")
     lesson_buttons = [b for b in at.button if b.key and b.key.startswith("lesson:")]
-    assert len(lesson_buttons) == 7
+    from cnnviz.lessons import LESSONS
+
+    assert len(lesson_buttons) == len(LESSONS)
     at.button(key="lesson:small-vanishes").click().run()
     assert_clean(at)
     assert at.title[0].value == "Activations (live training)"

@@ -188,8 +188,12 @@ def test_a_uniform_softmax_piles_up_at_one_over_classes_and_ln_classes():
     assert any("1/10" in a.text for a in top.layout.annotations)
     entropy = logit_figures.entropy_figure(groups, 10)
     assert any("2.303" in a.text for a in entropy.layout.annotations)
-    np.testing.assert_allclose(entropy.data[0].x, math.log(10))
-    np.testing.assert_allclose(entropy.data[1].x, 0.0, atol=1e-9)
+    # Every image is counted in a bar inside the axis: uniform in the last bin (ends at ln 10),
+    # saturated in the first (starts at 0) — and the top probabilities of 1.0 in the last bar before 1.
+    assert list(entropy.data[0].y)[-1] == 40 and list(entropy.data[1].y)[0] == 40
+    assert list(top.data[1].y)[-1] == 40 and top.data[1].x[-1] + top.data[1].width / 2 <= 1.0 + 1e-12
+    uniform_bars = [(x, y) for x, y in zip(top.data[0].x, top.data[0].y) if y]
+    assert len(uniform_bars) == 1 and uniform_bars[0][1] == 40 and abs(uniform_bars[0][0] - 0.125) < 1e-9
     assert_no_nan(top)
     assert_no_nan(entropy)
 

@@ -103,6 +103,28 @@ def _reference_line(fig: go.Figure, x: float, text: str, side: str, row: int = 0
                        yshift=2 + 20 * row, showarrow=False, font={"size": 15, "color": "#424242"})
 
 
+def probability_bins(values: np.ndarray, low: float, high: float, bins: int = PROBABILITY_BINS
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(edges, counts) of ``values`` over [low, high] in ``bins`` equal bins, the last one closed.
+
+    Binned here, not by plotly: a saturated softmax puts every top probability at exactly
+    1.0 (and a certain one every entropy at exactly 0), the edge of the range, where a
+    browser-side histogram drew its bar outside the visible axis.
+    """
+    edges = np.linspace(low, high, bins + 1)
+    counts, _ = np.histogram(np.clip(np.asarray(values, dtype=np.float64), low, high), bins=edges)
+    return edges, counts
+
+
+def _histogram_bars(fig: go.Figure, edges: np.ndarray, counts: np.ndarray, label: str, colour: str,
+                    what: str) -> None:
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig.add_trace(go.Bar(x=centres.tolist(), y=counts.tolist(), width=float(edges[1] - edges[0]), name=label,
+                         opacity=0.7, marker_color=colour, customdata=np.stack([edges[:-1], edges[1:]], axis=1),
+                         hovertemplate=label + "<br>" + what + " %{customdata[0]:.2f}–%{customdata[1]:.2f}: "
+                                       "%{y} images<extra></extra>"))
+
+
 def max_probability_figure(groups: Mapping[str, np.ndarray], classes: int) -> go.Figure:
     """Histogram of the top softmax probability per image, one colour per step.
 
@@ -112,10 +134,9 @@ def max_probability_figure(groups: Mapping[str, np.ndarray], classes: int) -> go
     """
     fig = go.Figure()
     for index, (label, probabilities) in enumerate(groups.items()):
-        top = np.asarray(probabilities).max(axis=1)
-        fig.add_trace(go.Histogram(x=top.tolist(), name=label, opacity=0.7,
-                                   xbins={"start": 0.0, "end": 1.0 + 1e-9, "size": 1.0 / PROBABILITY_BINS},
-                                   marker_color=GROUP_COLOURS[index % len(GROUP_COLOURS)]))
+        top = np.asarray(probabilities).max(axis=1) if len(probabilities) else np.zeros(0)
+        edges, counts = probability_bins(top, 0.0, 1.0)
+        _histogram_bars(fig, edges, counts, label, GROUP_COLOURS[index % len(GROUP_COLOURS)], "top probability")
     _reference_line(fig, 1.0 / classes, f"uniform 1/{classes}", "left")
     _reference_line(fig, 1.0, "certain", "right", row=1)
     fig.update_layout(barmode="overlay", legend=HISTOGRAM_LEGEND)
@@ -133,12 +154,11 @@ def entropy_figure(groups: Mapping[str, np.ndarray], classes: int) -> go.Figure:
     uniform = math.log(classes)
     fig = go.Figure()
     for index, (label, probabilities) in enumerate(groups.items()):
-        fig.add_trace(go.Histogram(x=prediction_entropy(probabilities).tolist(), name=label, opacity=0.7,
-                                   xbins={"start": 0.0, "end": uniform * 1.02, "size": uniform / PROBABILITY_BINS},
-                                   marker_color=GROUP_COLOURS[index % len(GROUP_COLOURS)]))
+        edges, counts = probability_bins(prediction_entropy(probabilities), 0.0, uniform)
+        _histogram_bars(fig, edges, counts, label, GROUP_COLOURS[index % len(GROUP_COLOURS)], "entropy")
     _reference_line(fig, uniform, f"uniform: ln {classes} = {uniform:.3f}", "right")
     fig.update_layout(barmode="overlay", legend=HISTOGRAM_LEGEND)
-    fig.update_xaxes(title_text="entropy of an image (nats)", range=[0, uniform * 1.05])
+    fig.update_xaxes(title_text="entropy of an image (nats)", range=[-uniform * 0.02, uniform * 1.05])
     fig.update_yaxes(title_text="test images (count)")
     return _style(fig, _title("Softmax entropy per image", "0 = certain"), 480)
 

@@ -45,6 +45,8 @@ def weight_variance(init: str, shape: tuple[int, ...], activation: str = "linear
         return 2.0 / (fan_in + fan_out)
     if init in ("he-normal", "he-uniform"):
         return 2.0 / fan_in
+    if init == "standard-uniform":
+        return 1.0 / (3.0 * fan_in)
     if init == "lecun-normal":
         return 1.0 / fan_in
     if init == "activation-gain":

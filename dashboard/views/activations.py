@@ -22,7 +22,9 @@ from cnnviz import theory  # noqa: E402
 from cnnviz.diagnose import diagnose_run  # noqa: E402
 from cnnviz.errors import UserError  # noqa: E402
 from cnnviz.figures import activations as layer_figures  # noqa: E402
+from cnnviz.figures import backward as backward_figures  # noqa: E402
 from cnnviz.figures import training_curves as curve_figures  # noqa: E402
+from cnnviz.nets.backward import backward_theory_for  # noqa: E402
 from cnnviz.report import build_report  # noqa: E402
 from cnnviz.training import Run  # noqa: E402
 from dashboard import state, widgets  # noqa: E402
@@ -210,6 +212,22 @@ def spread_and_loss_section(run: Run, snapshot, history) -> None:
         csv_button("Loss data", lambda: curve_figures.loss_table(history), "loss.csv", "csv_loss")
 
 
+def backward_section(run: Run, snapshot, history) -> None:
+    """The backward signal: std of ∂loss/∂z per layer at step 0 and now (theory dashed), and over the steps."""
+    st.subheader("Backward signal: the gradient reaching each layer")
+    initial = run.initial_snapshot()
+    entries = [("step 0", initial)] + ([(f"step {snapshot.step}", snapshot)] if snapshot is not initial else [])
+    predicted, why_not = backward_theory_for(run.config, initial, run.classes)
+    figure = backward_figures.backward_signal_figure(entries, history, predicted, why_not)
+    st.plotly_chart(figure, key=state.widget(PAGE, "chart_backward"), config=PLOT_CONFIG)
+    st.caption("Std of ∂loss/∂(pre-activation) per layer (log scale), measured on the same batch as everything "
+               "else. Dashed: the variance rule run backwards from the logits, n·Var[w]·E[f′(z)²] per layer "
+               "(Glorot & Bengio 2010, Fig. 7). Falling toward the input side = vanishing gradients: the first "
+               "layers learn last.")
+    csv_button("Backward signal data", lambda: backward_figures.backward_table(history), "backward_signal.csv",
+               "csv_backward")
+
+
 def over_time_section(run: Run, history) -> None:
     # Full width: two log panels and a legend need the room to stay legible on a projector.
     st.subheader("Over the training steps")
@@ -250,6 +268,7 @@ def live_view() -> None:
     show_findings(findings, step_count)
     histogram_section(run, snapshot)
     spread_and_loss_section(run, snapshot, history)
+    backward_section(run, snapshot, history)
     over_time_section(run, history)
     st.subheader("Take it home")
     report_col, history_col = st.columns(2)

@@ -22,8 +22,10 @@ import tensorflow as tf  # noqa: E402
 from cnnviz.diagnose import diagnose_run  # noqa: E402
 from cnnviz.errors import UserError  # noqa: E402
 from cnnviz.figures import activations as layer_figures  # noqa: E402
+from cnnviz.figures import depth as depth_figures  # noqa: E402
 from cnnviz.figures import training_curves as curve_figures  # noqa: E402
 from cnnviz.initializers import INITIALIZERS  # noqa: E402
+from cnnviz.nets.depth_view import depth_profile_of_runs  # noqa: E402
 from cnnviz.training import Run  # noqa: E402
 from dashboard import state, widgets  # noqa: E402
 
@@ -181,6 +183,15 @@ st.plotly_chart(layer_figures.compare_std_chart(snapshots), key=state.widget(PAG
 st.caption("One line per initializer (log scale). A line climbing a decade per layer is exploding, one falling is "
            "vanishing; the flat one keeps the signal at one scale.")
 csv_button("Std data", lambda: layer_figures.std_table(snapshots), "compare_std.csv", "csv_std")
+
+st.subheader("Depth view")
+depth_profile = depth_profile_of_runs(runs)
+st.plotly_chart(depth_figures.depth_view_figure(depth_profile), key=state.widget(PAGE, "chart_depth"),
+                config=PLOT_CONFIG)
+st.caption("Every initializer's std per layer at initialization on one log axis, layers numbered from the input "
+           "(plain_mlp / plain_cnn: up to 100). Dashed, for plain nets: the variance rule chained from the batch's "
+           "pixels (theory.plain_chain). A straight line is a constant gain per layer; its slope is that gain.")
+csv_button("Depth view data", lambda: depth_profile, "compare_depth.csv", "csv_depth")
 
 st.subheader("Loss and softmax")
 table = layer_figures.comparison_table(snapshots)
