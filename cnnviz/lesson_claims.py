@@ -131,6 +131,18 @@ def follow(kind: str, step: int, mentions: str, label: str = "run", allow_new: d
     return Claim(says, step, check, label, kind="follow", finding=kind, expects=frozenset({mentions}))
 
 
+def advises(kind: str, step: int, mentions: str, label: str = "run") -> Claim:
+    """The ``kind`` finding's suggestion says ``mentions``: for advice no control of the page can
+    carry out (scale residual branches down), so it cannot be followed here, only read."""
+
+    def check(evidence: Evidence) -> tuple[bool, str]:
+        shown = [f for f in evidence.at(step, label).findings if f.kind == kind]
+        ok = any(mentions.lower() in f.suggestion.lower() for f in shown)
+        return ok, "; ".join(repr(f.suggestion) for f in shown) or f"no {kind} finding"
+    return Claim(f"the {kind} suggestion says {mentions!r}", step, check, label, kind="follow", finding=kind,
+                 expects=frozenset({mentions}))
+
+
 HE_FIX = ("he-normal", {"init": "he-normal"})
 GLOROT_FIX = ("glorot-normal", {"init": "glorot-normal"})
 

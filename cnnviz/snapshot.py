@@ -32,13 +32,17 @@ class LayerSnapshot:
     backward_std: float | None = None
     # The normalisation layer between this layer and its nonlinearity, if any ("batch_normalization").
     normalized_by: str | None = None
+    # ‖w‖ before this step's update (the update ratio's reference); None at step 0 and in old records.
+    prior_weight_norm: float | None = None
 
     @property
     def update_ratio(self) -> float | None:
-        """‖Δw‖/‖w‖ for this step's update (None at init or when not measured)."""
-        if self.update_norm is None or not self.weight_norm:
+        """‖Δw‖/‖w‖ of this step's update, relative to the weights it changed (None at init or when
+        not measured). Relative to the weights *after* it, a huge update would read as ~1."""
+        reference = self.prior_weight_norm if self.prior_weight_norm is not None else self.weight_norm
+        if self.update_norm is None or not reference:
             return None
-        return self.update_norm / self.weight_norm
+        return self.update_norm / reference
 
     @property
     def dead_fraction(self) -> float | None:

@@ -190,16 +190,18 @@ def softmax_summary(logits: tf.Tensor, labels: tf.Tensor, classes: int) -> dict[
 # One row of float64 numbers per probed tensor (and its layer's weights, gradient, update and
 # backward signal); absent quantities are NaN. The training core packs a probe into these.
 LAYER_FIELDS = ("mean", "std", "min", "max", "frac_nonpositive", "nonfinite", "count", "hist_lo", "hist_hi",
-                "dead_units", "weight_norm", "weight_std", "grad_norm", "update_norm", "backward_std")
-OPTIONAL_FIELDS = ("dead_units", "weight_norm", "weight_std", "grad_norm", "update_norm", "backward_std")
-NORM_ONLY = ("grad", "update")  # tensors of which a probe reports only the norm
+                "dead_units", "weight_norm", "weight_std", "grad_norm", "update_norm", "backward_std",
+                "prior_weight_norm")
+OPTIONAL_FIELDS = ("dead_units", "weight_norm", "weight_std", "grad_norm", "update_norm", "backward_std",
+                   "prior_weight_norm")
+NORM_ONLY = ("grad", "update", "prior")  # tensors of which a probe reports only the norm
 
 
 def summarize_layers(items: list[dict], bins: int) -> tuple[tf.Tensor, tf.Tensor]:
     """(rows float64 [n, len(LAYER_FIELDS)], histograms int32 [n, bins]) for a probe's tensors, in-graph.
 
     Each item is a dict with ``values`` (the pre-activation or logits tensor) and optionally
-    ``kernel``, ``grad``, ``update``, ``backward`` tensors and ``dead`` (report the dead-unit
+    ``kernel``, ``grad``, ``update``, ``prior`` (the kernel before the update), ``backward`` tensors and ``dead`` (report the dead-unit
     fraction). Why one function for all layers: a small network's step takes a few
     milliseconds, and one ``tf.cond`` per tensor cost more than the arithmetic. Here the lean
     path (plain sums, six passes per activation tensor, two per weight tensor) runs for every
@@ -210,7 +212,7 @@ def summarize_layers(items: list[dict], bins: int) -> tuple[tf.Tensor, tf.Tensor
     flats = {}
     sums = []
     for index, item in enumerate(items):
-        for key in ("values", "kernel", "grad", "update", "backward"):
+        for key in ("values", "kernel", "grad", "update", "prior", "backward"):
             if item.get(key) is not None:
                 flat = tf.reshape(tf.cast(item[key], tf.float32), [-1])
                 flats[index, key] = flat
@@ -257,7 +259,7 @@ def _extras_lean(item, index, flats, totals) -> dict:
         out["dead_units"] = _dead_unit_fraction(item["values"])
     for key, field, which in (("kernel", "weight_norm", "norm"), ("kernel", "weight_std", "std"),
                               ("grad", "grad_norm", "norm"), ("update", "update_norm", "norm"),
-                              ("backward", "backward_std", "std")):
+                              ("prior", "prior_weight_norm", "norm"), ("backward", "backward_std", "std")):
         if (index, key) in totals:
             total, total_sq = totals[index, key]
             if which == "norm":
@@ -274,7 +276,8 @@ def _extras_exact(item) -> dict:
         out["dead_units"] = _dead_unit_fraction(item["values"])
     if item.get("kernel") is not None:
         out["weight_norm"], out["weight_std"] = norm_and_std(item["kernel"])
-    for key, field, position in (("grad", "grad_norm", 0), ("update", "update_norm", 0), ("backward", "backward_std", 1)):
+    for key, field, position in (("grad", "grad_norm", 0), ("update", "update_norm", 0), ("prior", "prior_weight_norm", 0),
+                                 ("backward", "backward_std", 1)):
         if item.get(key) is not None:
             out[field] = norm_and_std(item[key])[position]
     return out

@@ -25,6 +25,7 @@ _script_runner._clean_problem_modules = lambda: None
 # Material icons ship with Streamlit; emoji need a colour-emoji font the projector PC may lack.
 st.set_page_config(page_title="cnnviz — inside a CNN while it trains", page_icon=":material/biotech:", layout="wide")
 __import__("dashboard.style").style.apply()  # projector CSS: columns wrap, labels are never cut off
+__import__("dashboard.guarded").guarded.configure_once()  # resource budgets from the environment / secrets
 
 # Not "pages/": Streamlit auto-lists a folder of that name before st.navigation first runs,
 # so a deep link to a fresh server would show file names instead of this navigation.

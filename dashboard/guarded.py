@@ -69,8 +69,13 @@ def _refusal(error: OverBudget) -> None:
 
 
 def build(page: str, configs: Sequence, make_run: Callable, replacing: Sequence = (),
-          session_runs: Sequence = ()) -> list | None:
-    """``make_run(config)`` for each config through the guard; None after saying why not."""
+          session_runs: Sequence = (), show_refusal: bool = True) -> list | None:
+    """``make_run(config)`` for each config through the guard; None after saying why not.
+
+    ``show_refusal=False`` lets a refusal (:class:`OverBudget`, a UserError) propagate to a
+    page that shows refusals its own way."""
+    if not configs:  # everything the page wants exists already
+        return []
     configure_once()
     box = st.empty()
     try:
@@ -78,6 +83,8 @@ def build(page: str, configs: Sequence, make_run: Callable, replacing: Sequence 
         return server_guard().build(list(configs), make_run, cancel=token, on_wait=_queue_note(box),
                                     replacing=replacing, session_runs=session_runs)
     except OverBudget as error:
+        if not show_refusal:
+            raise
         _refusal(error)
     except Cancelled:
         pass

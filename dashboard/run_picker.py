@@ -17,7 +17,7 @@ from cnnviz.errors import UserError
 from cnnviz.initializers import INITIALIZERS
 from cnnviz.training import Run
 from cnnviz.zoo import ARCHITECTURES
-from dashboard import state, widgets
+from dashboard import guarded, state, widgets
 
 # The page whose sidebar trains the session's run (its controls follow an adopted run).
 TRAINING_PAGE = "activations"
@@ -66,10 +66,14 @@ def run_to_inspect(page: str, archs: list[str] | None = None) -> Run | None:
     if local is None or local.config != config:
         try:
             with st.spinner(f"Building {arch} with {init} weights…"):
-                local = Run(config)
+                built = guarded.build(page, [config], Run, replacing=[local] if local is not None else [],
+                                      session_runs=state.session_runs(exclude=[local] if local is not None else []))
         except UserError as error:
-            st.error(str(error))
+            widgets.show_user_error(error)
             return None
+        if not built:
+            return None
+        local = built[0]
         state.put(state.INSPECT_RUN, local)
     if make_col.button("Use as the session's run", key=state.widget(page, "adopt"),
                        help="Make this network the session's run, so the Activations page trains it too."):
@@ -97,7 +101,7 @@ def train_more_button(run: Run, page: str, steps: int = TRAIN_STEPS) -> None:
                  help=f"{steps} steps of {run.config.optimizer} on batches of {run.config.batch_size} training images."):
         try:
             with st.spinner(f"Training {steps} steps…"), state.run_lock():
-                run.train(steps)
+                guarded.train(page, run, steps)
         except UserError as error:
             st.error(str(error))
         if run.halted is not None:

@@ -145,3 +145,13 @@ def run_lock():
     import threading
 
     return st.session_state.setdefault(RUN_LOCK, threading.Lock())
+
+
+def session_runs(exclude=()) -> list:
+    """Every run this session holds on any page (the resource guard counts them against its budget),
+    except those in ``exclude`` (the runs a new build replaces)."""
+    skip = {id(run) for run in exclude}
+    found = [st.session_state.get(key) for key in (RUN, INSPECT_RUN, USER_MODEL_RUN, USER_MODEL_BASELINE)]
+    found += list((st.session_state.get(COMPARE_RUNS) or {}).values())
+    unique = {id(run): run for run in found if run is not None and hasattr(run, "step_count")}
+    return [run for key, run in unique.items() if key not in skip]

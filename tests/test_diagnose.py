@@ -169,7 +169,7 @@ def test_sigmoid_saturation_reads_the_histogram():
 
 def test_update_ratio_far_from_1e3_warns_both_ways():
     fast = [snapshot(healthy(conv2=layer("conv2", 0.5, grad_norm=1.0, update_norm=0.5)), step=s) for s in (1, 2, 3)]
-    findings = diagnose.check_update_ratio(fast, learning_rate=0.5)
+    findings = diagnose.check_update_ratio(fast, diagnose.Context(learning_rate=0.5))
     assert [(f.kind, f.layer) for f in findings] == [("update_ratio_high", "conv2")]
     assert "median of the last 3 probed steps" in findings[0].message and "0.5" in findings[0].message
     slow = [snapshot([layer("conv1", 0.5, grad_norm=1e-9, update_norm=1e-8), layer("logits", 0.7, "linear",
@@ -195,7 +195,7 @@ def test_exploding_and_vanishing_gradients():
 def test_uniform_softmax_that_persists_becomes_an_error():
     flat = [layer("conv1", 0.001, fan_in=9, weight_std=0.01), layer("logits", 1e-4, "linear")]
     history = [snapshot(flat, step=s, loss=LN10 + 1e-5, max_prob=0.1) for s in range(1, 26)]
-    findings = diagnose.check_softmax(history[-1], history)
+    findings = diagnose.check_softmax(history[-1], diagnose.Context(history=tuple(history)))
     assert findings[0].kind == "uniform_softmax" and findings[0].severity == "error"
     assert "25 training steps" in findings[0].message
 

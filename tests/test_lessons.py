@@ -22,23 +22,8 @@ from cnnviz.nets.params import is_plain
 # Outcomes that fail because a diagnosis rule (cnnviz/diagnose*.py, not the lessons) gives advice
 # that does not fit the case. Each must fail exactly as described: once the rule is fixed the
 # outcome holds and the test asks for the entry to go. (lesson, text of the failing line): why.
-KNOWN_ISSUES = {
-    ("sigmoid-saturates", "vanishing_gradients: suggests glorot-normal, already in use"):
-        "on a glorot-normal sigmoid net nothing saturates; the gradient shrinks because sigmoid's slope is ≤ ¼, "
-        "yet the vanishing_gradients hint says 'use glorot init'",
-    ("residual-50", "following the saturated_softmax suggestion"):
-        "a residual stream's variance grows with depth (logits std ~25 at init); saturated_softmax blames the "
-        "initializer and suggests he-normal, which is in use and changes nothing",
-    ("residual-50", "saturated_softmax: suggests he-normal, already in use"): "same as above",
-    ("residual-50", "exploding_gradients: suggests he-normal, already in use"):
-        "50 plain batch-norm layers: the backward signal grows ~2.6e4x toward dense1 (batch norm's own gradient "
-        "explosion); the advice 'he-normal for ReLU, or add normalization' names what is already there",
-    ("he-2015", "following the vanishing_activations suggestion"):
-        "Xavier's signal vanished from step 0 on; once trained, the rule says 'the signal shrank during "
-        "training: check for dead ReLUs and the learning rate' instead of naming the initializer",
-    ("he-2015", "following the dead_relu suggestion"):
-        "the ReLUs of the vanished Xavier net are dead because nothing reaches them; 'lower the learning rate' "
-        "(tried: 1e-4) leaves them dead",
+KNOWN_ISSUES: dict[tuple[str, str], str] = {
+    # (lesson key, text of a failing outcome) -> why the tool still says it. Empty: every lesson holds.
 }
 
 
@@ -127,9 +112,6 @@ def test_dead_relus_of_a_zero_initialized_net_are_blamed_on_the_weights_not_the_
     assert not contradictions(at)
 
 
-@pytest.mark.xfail(strict=True, reason="diagnose (lead): after SGD at lr 1e6 throws the weights, the rules judge "
-                                       "the exploded snapshot: 'try he-normal' on a He net, 'lower the learning rate "
-                                       "to about 4e-24' and 'to roughly 1e+03' side by side")
 def test_findings_after_a_huge_learning_rate_read_consistently():
     evidence = Evidence("activations", {"init": "he-normal", "optimizer": "sgd", "lr": 1e6, "train_steps": 5})
     at = evidence.at(5)
@@ -165,8 +147,6 @@ def test_lesson_texts_name_numbers_that_their_claims_check():
             assert number in says, f"{key}: '{number}' in the text is not checked by a claim"
 
 
-@pytest.mark.xfail(strict=True, reason="diagnose (lead): the sigmoid_saturation message says the slope beyond "
-                                       "|z| > 4 (sigmoid) / 2 (tanh) is 'under 2% of its maximum'; it is under 7.1%")
 def test_saturation_message_states_the_true_slope():
     from cnnviz.diagnose_rules import SATURATION_Z
     from cnnviz.nets.backward import SLOPES
@@ -179,8 +159,6 @@ def test_saturation_message_states_the_true_slope():
     assert "under 7%" in message, message
 
 
-@pytest.mark.xfail(strict=True, reason="diagnose (lead): for tanh/sigmoid layers the scale finding suggests "
-                                       "glorot-normal but quotes He's std √(2/fan_in) as its scale")
 def test_scale_suggestion_quotes_the_scale_of_the_initializer_it_names():
     lesson = LESSONS["tanh-500"]
     finding = Evidence(lesson.page, lesson.settings).at(lesson.steps, "normal").finding("exploding_activations")

@@ -44,7 +44,9 @@ def test_plain_net_controls_appear_only_for_plain_nets_and_reach_the_run():
     assert "3 conv layers (3x3) × 32 channels, tanh, batch norm, residual skips" in " ".join(c.value for c in at.caption)
     backward = next(fig for title, fig in charts(at).items() if title.startswith("Backward signal per layer"))
     assert backward["layout"]["yaxis"]["type"] == "log"
-    assert "no theory line" in backward["layout"]["title"]["text"]  # batch norm: the rule does not apply
+    title = backward["layout"]["title"]
+    shown = title["text"] + " " + (title.get("subtitle") or {}).get("text", "")
+    assert "no theory line" in shown  # batch norm: the rule does not apply
     # The controls keep to the ranges RunConfig accepts (depth 1..100, width 1..4096).
     depth = at.number_input(key="activations:depth")
     assert (depth.proto.min, depth.proto.max) == (1, 100)

@@ -118,7 +118,7 @@ def test_gradient_weight_and_update_norms_match_the_weights(probed_run):
         assert layer.weight_std == pytest.approx(float(np.std(w)), rel=1e-4)
         update = float(np.linalg.norm(w - w_before))
         assert layer.update_norm == pytest.approx(update, rel=1e-3)
-        assert layer.update_ratio == pytest.approx(update / float(np.linalg.norm(w)), rel=1e-3)
+        assert layer.update_ratio == pytest.approx(update / float(np.linalg.norm(w_before)), rel=1e-3)
         assert layer.grad_norm > 0
     # the gradient of the *current* weights on the batch the next update learns from
     assert run.snapshots[-1].layers[0].grad_norm > 0

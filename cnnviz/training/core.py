@@ -222,6 +222,7 @@ class CompiledCore:
                 "values": tensor, "dead": True, "kernel": point.kernel,
                 "grad": variable_grads[slot] if slot is not None else None,
                 "update": point.kernel - before[index] if slot is not None and before is not None else None,
+                "prior": before[index] if slot is not None and before is not None else None,
                 # None: a fused layer's recovered z lies off the loss path
                 "backward": pre_grads[index]})
         items.append({"values": logits})

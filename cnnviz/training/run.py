@@ -439,7 +439,8 @@ class Run:
             layers.append(LayerSnapshot(point.name, point.type, point.activation, point.fan_in,
                                         Summary.from_tensors(stats), stats["weight_norm"], stats["weight_std"],
                                         stats.get("grad_norm"), stats.get("update_norm"), stats["dead_units"],
-                                        stats.get("backward_std"), getattr(point, "normalized_by", None)))
+                                        stats.get("backward_std"), getattr(point, "normalized_by", None),
+                                        stats.get("prior_weight_norm")))
         softmax = {"max_prob_mean": soft["max_prob_mean"], "entropy_mean": soft["entropy_mean"],
                    "uniform_entropy": math.log(self.classes),
                    "predicted_counts": [int(c) for c in soft["predicted_counts"]],

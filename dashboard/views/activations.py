@@ -27,7 +27,7 @@ from cnnviz.figures import training_curves as curve_figures  # noqa: E402
 from cnnviz.nets.backward import backward_theory_for  # noqa: E402
 from cnnviz.report import build_report  # noqa: E402
 from cnnviz.training import Run  # noqa: E402
-from dashboard import state, widgets  # noqa: E402
+from dashboard import guarded, state, widgets  # noqa: E402
 
 PAGE = "activations"
 TICK_SECONDS = 1.0  # the live charts redraw about once a second while training
@@ -38,13 +38,22 @@ SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 PLOT_CONFIG = {"displaylogo": False}
 
 
+def make_run(config) -> Run:
+    """A Run probed at initialization (what a page shows first)."""
+    run = Run(config)
+    run.initial_snapshot()
+    return run
+
+
 def build_run(config) -> Run | None:
-    """A new Run probed at initialization, or None after showing why it could not be built."""
+    """A new Run probed at initialization, built through the server's resource guard;
+    None after showing why it could not be built (too big for the budget: with what fits)."""
+    old = state.current_run()
     try:
         with st.spinner(f"Building {config.arch} with {config.init} weights and looking inside it at step 0…"):
-            run = Run(config)
-            run.initial_snapshot()
-        return run
+            runs = guarded.build(PAGE, [config], make_run, replacing=[old] if old is not None else [],
+                                 session_runs=state.session_runs(exclude=[old] if old is not None else []))
+        return runs[0] if runs else None
     except UserError as error:
         widgets.show_user_error(error)
     except (tf.errors.ResourceExhaustedError, MemoryError):
@@ -65,7 +74,7 @@ def replace_run(config) -> Run | None:
 def step_once(run: Run) -> None:
     try:
         with st.spinner("One training step (the first one also compiles it)…"), state.run_lock():
-            run.step()
+            guarded.train(PAGE, run, 1)
     except UserError as error:
         widgets.show_user_error(error)
 
@@ -89,7 +98,7 @@ def advance(run: Run) -> None:
     try:
         while run.step_count < target and run.halted is None and state.is_training():
             with state.run_lock():
-                run.step()
+                guarded.train(PAGE, run, 1)
             if time.monotonic() - started > TICK_BUDGET_SECONDS:
                 break
     except UserError as error:

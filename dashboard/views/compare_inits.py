@@ -27,7 +27,7 @@ from cnnviz.figures import training_curves as curve_figures  # noqa: E402
 from cnnviz.initializers import INITIALIZERS  # noqa: E402
 from cnnviz.nets.depth_view import depth_profile_of_runs  # noqa: E402
 from cnnviz.training import Run  # noqa: E402
-from dashboard import state, widgets  # noqa: E402
+from dashboard import guarded, state, widgets  # noqa: E402
 
 PAGE = "compare"
 DEFAULT_INITS = ["normal", "normal-0.01", "glorot-uniform", "he-normal"]
@@ -47,15 +47,28 @@ def build_runs(configs: dict, previous: dict[str, Run]) -> dict[str, Run] | None
     runs = {}
     progress = st.progress(0.0, text="Building the networks…")
     try:
-        for index, (init, config) in enumerate(configs.items()):
+        wanted = {}
+        for init, config in configs.items():
             old = previous.get(init)
             if old is not None and old.config == config and old.step_count == 0 and old.halted is None:
                 runs[init] = old
-                continue
-            progress.progress(index / len(configs), text=f"Building {config.arch} with {init} weights…")
+            else:
+                wanted[init] = config
+
+        def make(config):
+            progress.progress(len(runs) / len(configs), text=f"Building {config.arch} with {config.init} weights…")
             run = Run(config)
             run.initial_snapshot()
-            runs[init] = run
+            runs[config.init] = run
+            return run
+
+        replaced = [run for init, run in previous.items() if runs.get(init) is not run]
+        # All of the comparison's new networks are admitted together: they count against one session.
+        built = guarded.build(PAGE, list(wanted.values()), make, replacing=replaced,
+                              session_runs=state.session_runs(exclude=list(previous.values())) + list(runs.values()))
+        if built is None:
+            return None
+        runs = {init: runs[init] for init in configs}
     except UserError as error:
         widgets.show_user_error(error)
         return None
@@ -77,7 +90,7 @@ def train_all(runs: dict[str, Run], steps: int) -> None:
             progress.progress(min(done / total, 1.0), text=f"Training {init}: step {run_.step_count}")
         try:
             with state.run_lock():  # a rerun may start on another thread while this one still trains
-                run.train(steps, callback=report, probe_last=True)
+                guarded.train(PAGE, run, steps, callback=report, probe_last=True)
         except UserError as error:
             widgets.show_user_error(f"{init}: {error}")
     progress.empty()

@@ -26,8 +26,9 @@ from cnnviz.image_folder import IMAGE_SUFFIXES, images_to_dataset  # noqa: E402
 from cnnviz.initializers import INITIALIZERS, is_data_dependent  # noqa: E402
 from cnnviz.model_files import check_upload_size, max_upload_bytes  # noqa: E402
 from cnnviz.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS  # noqa: E402
+from cnnviz.resources import estimate_model  # noqa: E402
 from cnnviz.user_models import detect_input_range, model_from_bytes, model_io_shape, prepare_user_run  # noqa: E402
-from dashboard import state  # noqa: E402
+from dashboard import guarded, state  # noqa: E402
 from dashboard.widgets import SEVERITY_ICONS  # noqa: E402
 from dashboard.widgets import show_user_error as show_sentence  # noqa: E402
 
@@ -94,16 +95,28 @@ def build_runs(model_file, source: str, image_files, controls: dict):
                        batch_size=batch_size, seed=int(controls["seed"]))
     input_range = None if controls["input_range"] == AUTO else controls["input_range"]
     reinit = None if controls["reinit"] == NO_REINIT else controls["reinit"]
-    run = prepare_user_run(model, config, dataset=dataset, source=model_file.name, notes=notes,
-                           input_range=input_range, reinit=reinit)
-    baseline = None
-    if reinit:  # a second copy of the file, untouched, to compare against
-        baseline = prepare_user_run(model_from_bytes(model_file.name, data), config, dataset=dataset,
+    kept = [r for r in (state.current_user_model_run(), state.get(state.USER_MODEL_BASELINE)) if r is not None]
+
+    def make(which: str):
+        if which == "baseline":  # a second copy of the file, untouched, to compare against
+            return prepare_user_run(model_from_bytes(model_file.name, data), config, dataset=dataset,
                                     source=model_file.name, notes=notes, input_range=input_range)
+        return prepare_user_run(model, config, dataset=dataset, source=model_file.name, notes=notes,
+                                input_range=input_range, reinit=reinit)
+
+    # Estimated from the loaded model before any run is made: refused (with what fits) if too big.
+    estimate = estimate_model(model, batch_size, config.optimizer, shape, label=model_file.name)
+    wanted = ["run", "baseline"] if reinit else ["run"]
+    names = iter(wanted)
+    built = guarded.build(PAGE, [estimate] * len(wanted), lambda _: make(next(names)), replacing=kept,
+                          session_runs=state.session_runs(exclude=kept), show_refusal=False)
+    if built is None:
+        raise UserError("the request was cancelled because the settings changed; press Inspect again")
+    run, baseline = built[0], (built[1] if len(built) > 1 else None)
     for each in (run, baseline):
         if each is not None:
             each.snapshot_at_init()
-            each.train(int(controls["steps"]))
+            guarded.train(PAGE, each, int(controls["steps"]))
     return run, baseline
 
 
@@ -242,7 +255,7 @@ def train_more_button(run, baseline) -> None:
             with state.run_lock():  # never two steps of one session's run at once
                 for each in (run, baseline):
                     if each is not None:
-                        each.train(more)
+                        guarded.train(PAGE, each, more)
         except UserError as error:
             show_user_error(error)
 
