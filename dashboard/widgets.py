@@ -59,7 +59,10 @@ def in_page_words(message: str) -> str:
 def show_user_error(error: UserError | str) -> None:
     """Show a user's mistake as one red sentence (never a traceback)."""
     message = in_page_words(str(error).strip())
-    st.error(message[:1].upper() + message[1:], icon=SEVERITY_ICONS["error"])
+    first_word = message.split(" ", 1)[0]
+    if first_word.isalpha() and first_word.islower():  # "vgg16", "lambda.keras" are names: keep them as written
+        message = message[:1].upper() + message[1:]
+    st.error(message, icon=SEVERITY_ICONS["error"])
 
 
 def take_playground_handoff(page: str) -> str | None:

@@ -19,6 +19,7 @@ import tensorflow as tf
 from cnnviz.config import RunConfig
 from cnnviz.figures.backward import backward_signal_figure, backward_table, layers_to_draw
 from cnnviz.figures.depth import depth_view_figure
+from cnnviz.figures.style import full_title
 from cnnviz.initializers import make_initializer
 from cnnviz.nets.backward import SLOPES, backward_chain, backward_theory_for, backward_theory_reason, slope_second_moment
 from cnnviz.nets.depth_view import depth_profile_of_runs
@@ -132,7 +133,7 @@ def test_backward_figure_draws_layers_steps_and_theory():
     snap = convnet.snapshot_at_init()
     predicted, reason = backward_theory_for(convnet.config, snap, 10)
     figure = backward_signal_figure([("step 0", snap)], convnet.history(), predicted, reason)
-    assert "no theory line" in figure.layout.title.text and all(t.name != "theory (step 0)" for t in figure.data)
+    assert "no theory line" in full_title(figure) and all(t.name != "theory (step 0)" for t in figure.data)
 
 
 def test_layers_to_draw_keeps_first_and_last():
@@ -182,7 +183,7 @@ def test_depth_view_reaches_100_layers_and_leaves_out_what_a_log_axis_cannot_sho
     figure = depth_view_figure(profile)
     measured = {t.name: t for t in figure.data if t.name.endswith("(measured)")}
     assert max(measured["he-normal (measured)"].x) == 101
-    assert "zeros: 101 layers" in figure.layout.title.text  # all-zero pre-activations: std 0, not drawn
+    assert "zeros: 101 layers" in full_title(figure)  # all-zero pre-activations: std 0, not drawn
     # N(0, 0.01²) falls below float32's range: the chain marks those layers invalid and draws none of them.
     small = profile[profile["label"] == "normal-0.01"]
     assert not small["predicted_valid"].iloc[-1]

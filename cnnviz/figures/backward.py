@@ -93,8 +93,8 @@ def backward_signal_figure(entries: Sequence[tuple[str, Snapshot]], history: pd.
     fig.update_annotations(font_size=SUBPLOT_TITLE_SIZE)
     title = TITLE
     notes = []
-    if theory_note:
-        notes.append(f"no theory line: {theory_note}")
+    if theory_note:  # the reason is long: the page's caption gives it, the chart only says so
+        notes.append("no theory line for this network")
     if len(drawn) < len(dict.fromkeys(table["layer"])):
         notes.append(f"right: {len(drawn)} of {table['layer'].nunique()} layers drawn")
     if skipped:

@@ -12,6 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from cnnviz.figures.activations import finite_positive, label_colour, log_ticks, style
+from cnnviz.figures.style import LEGEND_BELOW
 
 TITLE = "Depth view: pre-activation std per layer at initialization"
 
@@ -52,5 +53,5 @@ def depth_view_figure(profile: pd.DataFrame, title: str = TITLE) -> go.Figure:
     if skipped:
         title += f"<br><sup>not drawn (std zero or non-finite): {'; '.join(skipped)}</sup>"
     fig = style(fig, title, height=480)
-    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0.0})
+    fig.update_layout(legend=LEGEND_BELOW)
     return fig

@@ -232,7 +232,7 @@ def backward_section(run: Run, snapshot, history) -> None:
     st.caption("Std of ∂loss/∂(pre-activation) per layer (log scale), measured on the same batch as everything "
                "else. Dashed: the variance rule run backwards from the logits, n·Var[w]·E[f′(z)²] per layer "
                "(Glorot & Bengio 2010, Fig. 7). Falling toward the input side = vanishing gradients: the first "
-               "layers learn last.")
+               "layers learn last." + (f" No theory line here: {why_not}." if why_not else ""))
     csv_button("Backward signal data", lambda: backward_figures.backward_table(history), "backward_signal.csv",
                "csv_backward")
 
