@@ -1,0 +1,210 @@
+"""A warm server: the lessons' networks are ready before the first student asks.
+
+A first visitor used to pay for two things: TensorFlow/Keras importing, and building,
+probing and tracing the lesson's network (seconds of CPU each). :func:`start_warm_up`
+does that work once per process, on a background thread:
+
+1. step 0 of the Activations page's default run is computed and kept (the first chart
+   anybody sees), then step 0 of every other lesson's run;
+2. every lesson's compiled core is traced (:func:`cnnviz.training.warmup.warm_cores`),
+   so a lesson's first Step is an ordinary step.
+
+Runs are shared by definition (:mod:`cnnviz.training.timeline`): a student who opens a
+lesson finds its step 0 computed and starts from it without building anything. Only
+step 0 is kept (a few MB per lesson); the process's compiled cores are shared anyway.
+
+It starts with the server under ``streamlit run dashboard/server.py`` (a lifespan hook),
+or on the first page view under ``streamlit run dashboard/app.py``. Nothing waits for
+it: pages draw meanwhile and say how far it got (:func:`show_progress`); a Step that
+needs a core being traced at that moment waits for that trace rather than tracing the
+same network a second time (:mod:`cnnviz.training.pool`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from cnnviz.config import RunConfig
+from cnnviz.errors import UserError
+from cnnviz.lessons import LESSONS
+
+# Nothing here imports TensorFlow at import time: the server's lifespan hook imports this
+# module on the event loop, and TensorFlow loads on the warm-up thread instead.
+
+
+@dataclass
+class WarmUpProgress:
+    """How far the warm-up got (read from any thread)."""
+
+    total: int = 1
+    done: int = 0
+    current: str | None = "starting"
+    errors: list[str] = field(default_factory=list)
+    finished: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done / self.total) if self.total else 1.0
+
+
+_lock = threading.Lock()
+_progress: WarmUpProgress | None = None
+# Script runs in progress: the warm-up gives way to them (a page draws at full speed while
+# tracing, which holds the GIL for seconds, waits between networks).
+_pages = threading.Condition()
+_pages_running = 0
+_last_page_end = 0.0
+QUIET_S = 3.0  # the pages count as quiet this long after the last script run ended (browsers are drawing)
+QUIET_WAIT_S = 10.0  # the longest the warm-up waits for the pages to go quiet before each network
+# (timeline, step-0 state) of every lesson run: what keeps their step 0 computed for the next student.
+_kept: list[tuple] = []
+
+
+def lesson_configs() -> list[RunConfig]:
+    """The runs the lessons (and the Activations page's defaults) start, default first, no repeats."""
+    from dashboard import widgets
+
+    configs = [widgets.config_from_settings(widgets.DEFAULTS)]
+    for lesson in LESSONS.values():
+        try:
+            if lesson.page == "activations":
+                configs.append(widgets.config_from_settings({**widgets.DEFAULTS, **lesson.settings}))
+            elif lesson.page == "compare":
+                settings = {key: value for key, value in lesson.settings.items() if key != "inits"}
+                configs += [widgets.config_from_settings({**widgets.DEFAULTS, **settings}, init=init)
+                            for init in lesson.settings.get("inits", [])]
+        except UserError:  # a lesson with settings this server cannot use is simply not warmed
+            continue
+    return list(dict.fromkeys(configs))
+
+
+def start_warm_up(configs: list[RunConfig] | None = None) -> WarmUpProgress | None:
+    """Start the warm-up thread (once per process); its live progress.
+
+    ``CNNVIZ_WARM_UP=0`` switches it off (None is returned): e.g. a test process.
+    """
+    global _progress
+    if os.environ.get("CNNVIZ_WARM_UP", "1").strip() == "0":
+        return None
+    with _lock:
+        if _progress is None:
+            _progress = WarmUpProgress()
+            threading.Thread(target=warm_up, args=(configs, _progress), name="cnnviz-server-warm-up",
+                             daemon=True).start()
+        return _progress
+
+
+def progress() -> WarmUpProgress | None:
+    """The warm-up's progress, or None if it has not been started in this process."""
+    return _progress
+
+
+@contextmanager
+def page_running():
+    """Around a script run (dashboard/app.py): the warm-up waits for it to end before its next network."""
+    global _pages_running, _last_page_end
+    with _pages:
+        _pages_running += 1
+    try:
+        yield
+    finally:
+        with _pages:
+            _pages_running -= 1
+            _last_page_end = time.monotonic()
+            _pages.notify_all()
+
+
+def _wait_for_quiet() -> None:
+    """Until no script run is in progress or ended in the last QUIET_S (at most QUIET_WAIT_S)."""
+    deadline = time.monotonic() + QUIET_WAIT_S
+    with _pages:
+        while time.monotonic() < deadline:
+            if _pages_running == 0:
+                calm = time.monotonic() - _last_page_end
+                if calm >= QUIET_S:
+                    return
+                _pages.wait(timeout=min(QUIET_S - calm, deadline - time.monotonic()))
+            else:
+                _pages.wait(timeout=max(0.0, deadline - time.monotonic()))
+
+
+def warm_up(configs: list[RunConfig] | None = None, progress: WarmUpProgress | None = None) -> WarmUpProgress:
+    """The warm-up itself, in the calling thread (see module docs); ``configs`` default to the lessons'."""
+    progress = progress or WarmUpProgress()
+    try:
+        progress.current, progress.total = "loading TensorFlow", 10  # the total is known once the dashboard loads
+        from cnnviz.training import Run
+        from cnnviz.training import warmup
+
+        # The first chart anybody sees (the Activations page's defaults, RunConfig()'s) comes first,
+        # before the rest of the dashboard's modules are even imported.
+        first = configs[0] if configs else RunConfig()
+        _keep_step_zero([first], progress, Run)
+        _load_plotting()
+        configs = configs if configs is not None else lesson_configs()
+        configs = [first] + [config for config in configs if config != first]
+        progress.total = 2 * len(configs)  # step 0 of each run, then each run's core
+        traced = warmup.WarmUpProgress()
+
+        def traced_one(inner) -> None:
+            progress.done = 1 + inner.done
+            progress.current = "compiling the lessons' networks"
+            _wait_for_quiet()
+
+        _wait_for_quiet()
+        progress.current = "compiling the lessons' networks"
+        warmup.warm_cores(configs, traced, on_step=traced_one)
+        progress.errors += traced.errors
+        _keep_step_zero(configs[1:], progress, Run)
+    except Exception as error:  # noqa: BLE001 - a failed warm-up must never take the server down
+        progress.errors.append(f"warm-up stopped: {error}")
+    finally:
+        progress.current = None
+        progress.done = progress.total
+        progress.finished.set()
+    return progress
+
+
+def _load_plotting() -> None:
+    """Build one figure and throw it away: plotly loads its validators on first use (~0.5 s)."""
+    from cnnviz.figures.activations import histogram_grid
+
+    if _kept and _kept[0][1] is not None and 0 in _kept[0][0].snapshots:
+        histogram_grid(_kept[0][0].snapshots[0])
+
+
+def _keep_step_zero(configs: list[RunConfig], progress: WarmUpProgress, run_class) -> None:
+    for config in configs:
+        _wait_for_quiet()
+        progress.current = f"step 0 of {config.arch} with {config.init} weights"
+        try:
+            run = run_class(config)
+            run.snapshot_at_init()
+            _kept.append((run.timeline, run.timeline.states.get(0)))
+        except Exception as error:  # noqa: BLE001 - one lesson that cannot be built must not stop the others
+            progress.errors.append(f"{config.arch} with {config.init}: {error}")
+        progress.done += 1
+
+
+def show_progress() -> None:
+    """While the warm-up runs: a progress bar in the sidebar that follows it, then nothing."""
+    current = _progress
+    if current is None or current.finished.is_set():
+        return
+
+    @st.fragment(run_every=1.0)
+    def bar() -> None:
+        if current.finished.is_set():
+            st.rerun()  # a full rerun drops this fragment and its timer
+        text = current.current or "starting"
+        st.progress(current.fraction, text=f"Preparing the lessons' networks ({current.done} of {current.total}): "
+                                           f"{text}. Pages work meanwhile; a first Step may wait for its network.")
+
+    with st.sidebar:
+        bar()
