@@ -48,6 +48,13 @@ navigation = st.navigation({
         st.Page(PAGES / "architecture.py", title="Architecture", icon=":material/account_tree:", url_path="architecture"),
     ],
 })
-warm.show_progress()
+# A link with a lesson or settings (?lesson=he-rescues, ?arch=lenet5&seed=3, ...) is applied
+# once per session before its page draws; a bad one says why and opens the defaults.
+from dashboard import links  # noqa: E402
+
 with warm.page_running():
+    links.apply_link(navigation.url_path)
+    warm.show_progress()
     navigation.run()
+if navigation.url_path == "activations":
+    links.share_current_run()

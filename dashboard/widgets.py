@@ -15,6 +15,7 @@ from cnnviz.config import MAX_BATCH_SIZE, RunConfig
 from cnnviz.data import DATASETS
 from cnnviz.errors import UserError
 from cnnviz.initializers import INITIALIZERS
+from cnnviz.nets.params import is_plain
 from cnnviz.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS
 from cnnviz.zoo import ARCHITECTURES, layer_table
 from dashboard import state
@@ -26,8 +27,14 @@ DEFAULTS = {"arch": _DEFAULT.arch, "init": _DEFAULT.init, "optimizer": _DEFAULT.
             "probe_every": _DEFAULT.probe_every, "input_shape": ""}
 # Streamlit's built-in Material icons: they render on any classroom PC, emoji fonts may not.
 SEVERITY_ICONS = {"error": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
+# Run fields without a sidebar control: a link (dashboard/links.py) or a lesson may still set
+# them, under the same session keys a control would use (None: the architecture's or optimizer's default).
+PLAIN_NET_FIELDS = ("depth", "width", "activation", "norm", "residual")
+EXTRA_RUN_FIELDS = ("input_range", "momentum", "beta1", "beta2", "rho", "epsilon", "depth", "width", "activation",
+                    "norm", "residual")
 # Fields whose change means a different network or different data: a new run is needed.
-RUN_DEFINING_FIELDS = ("arch", "init", "optimizer", "lr", "dataset", "batch_size", "seed", "input_shape")
+RUN_DEFINING_FIELDS = ("arch", "init", "optimizer", "lr", "dataset", "batch_size", "seed", "input_shape",
+                       *EXTRA_RUN_FIELDS)
 
 
 def show_user_error(error: UserError | str) -> None:
@@ -122,6 +129,9 @@ def run_settings(page: str, names=RUN_SETTINGS, container=None, heading: str = "
             values["input_shape"] = st.text_input(
                 "Input shape H,W,C", key=key("input_shape"), placeholder="blank: the architecture's own",
                 help="Images are padded or resized to this shape. Too small a shape for the network is refused.")
+    for name in EXTRA_RUN_FIELDS:  # set by a link or a lesson, not drawn
+        if name not in names and state.get(key(name)) is not None:
+            values[name] = state.get(key(name))
     return values
 
 
@@ -130,9 +140,11 @@ def config_from_settings(values: dict, **overrides) -> RunConfig:
     merged = {**DEFAULTS, **values, **overrides}
     shape_text = str(merged.pop("input_shape") or "").strip()
     shape = parse_tuple(shape_text, int, 3, "input shape") if shape_text else None
+    extra = {name: merged[name] for name in EXTRA_RUN_FIELDS if merged.get(name) is not None
+             and (is_plain(merged["arch"]) or name not in PLAIN_NET_FIELDS)}  # they describe a plain net only
     return RunConfig(arch=merged["arch"], init=merged["init"], optimizer=merged["optimizer"],
                      lr=float(merged["lr"]), dataset=merged["dataset"], batch_size=int(merged["batch_size"]),
-                     seed=int(merged["seed"]), probe_every=int(merged["probe_every"]), input_shape=shape)
+                     seed=int(merged["seed"]), probe_every=int(merged["probe_every"]), input_shape=shape, **extra)
 
 
 def settings_changes(current: RunConfig, wanted: RunConfig) -> list[str]:

@@ -21,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard import compat
 
 os.environ.setdefault("CNNVIZ_OFFLINE", "1")
+os.environ.setdefault("CNNVIZ_WARM_UP", "0")  # no background warm-up competing with these tests
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 
 
