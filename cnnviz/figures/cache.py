@@ -101,6 +101,11 @@ class FigureCache:
                 del self._entries[key]
             return len(doomed)
 
+    def keys(self) -> list:
+        """The keys held now, least recently used first."""
+        with self._lock:
+            return list(self._entries)
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
