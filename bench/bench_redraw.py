@@ -9,6 +9,7 @@ widgets, findings, history, figures and their serialisation.
     python bench/bench_redraw.py                       # ltfn_convnet, batch 100, redraws at steps 1..5 and 30..34
     python bench/bench_redraw.py --arch lenet5 --steps 3 --long 0
     python bench/bench_redraw.py --no-cache            # the same without the figure cache (CNNVIZ_FIGURE_CACHE=0)
+    python bench/bench_redraw.py --root /work/main     # another tree (e.g. before the cache), same script
 
 Target (issue 13): a Step redraw costs <= 0.15 s of server CPU; a rerun that does
 not change the step rebuilds no figure. ``figures built`` counts cache misses (calls
@@ -25,9 +26,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if "--root" in sys.argv:  # measure another tree's app with this script
+    ROOT = Path(sys.argv[sys.argv.index("--root") + 1]).resolve()
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CNNVIZ_OFFLINE", "1")
+os.environ.setdefault("CNNVIZ_WARM_UP", "0")  # the redraw alone, no background warm-up
 
 TARGET_STEP_REDRAW_S = 0.15
 
@@ -51,19 +55,26 @@ class StepMeter:
         run_module.Run.step = step
 
 
-def timed(at, meter: StepMeter, action) -> tuple[float, float]:
-    """(redraw CPU s, training CPU s) of one script run triggered by ``action``."""
-    from cnnviz.figures import cache as figure_cache
+def figures_built() -> float:
+    """Figures built so far (cache misses); NaN for a tree without the figure cache."""
+    try:
+        from cnnviz.figures import cache as figure_cache
+    except ImportError:
+        return float("nan")
+    return figure_cache.STATS.built
 
+
+def timed(at, meter: StepMeter, action) -> tuple[float, float, float]:
+    """(redraw CPU s, training CPU s, figures built) of one script run triggered by ``action``."""
     meter.cpu = 0.0
-    built = figure_cache.STATS.built
+    built = figures_built()
     started = time.process_time()
     action()
     at.run()
     total = time.process_time() - started
     if at.exception:
         raise RuntimeError(at.exception[0].message)
-    return total - meter.cpu, meter.cpu, figure_cache.STATS.built - built
+    return total - meter.cpu, meter.cpu, figures_built() - built
 
 
 def main() -> None:
@@ -73,6 +84,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5, help="Step presses measured from step 0")
     parser.add_argument("--long", type=int, default=30, help="then train to this step and measure again (0: skip)")
     parser.add_argument("--no-cache", action="store_true", help="switch the figure cache off")
+    parser.add_argument("--root", help="the repository whose dashboard/app.py to measure (default: this one)")
     args = parser.parse_args()
     if args.no_cache:
         os.environ["CNNVIZ_FIGURE_CACHE"] = "0"
@@ -95,15 +107,13 @@ def main() -> None:
 
     measure("Step (from step 0)", step_button, args.steps)
     measure("idle rerun (nothing changed)", lambda: None, 3)
-    toggle = at.toggle(key="activations:log_counts")
     measure("toggle log counts", lambda: at.toggle(key="activations:log_counts").set_value(
         not at.toggle(key="activations:log_counts").value), 4)
-    del toggle
     if args.long:
         run = at.session_state["cnnviz:run"]
         run.train(args.long - run.step_count)
         measure(f"Step (from step {args.long})", step_button, args.steps)
-    print(f"\nActivations redraw, {args.arch}, batch {args.batch_size}, figure cache "
+    print(f"\nActivations redraw of {ROOT}, {args.arch}, batch {args.batch_size}, figure cache "
           f"{'off' if args.no_cache else 'on'} (server CPU s per script run, training step subtracted)")
     print("| rerun | n | redraw CPU s, median (min..max) | training CPU s | figures built per rerun |")
     print("| --- | --- | --- | --- | --- |")
@@ -112,7 +122,8 @@ def main() -> None:
         redraw = [r[1] for r in mine]
         # the first Step also traces the step: its redraw is not representative of a steady Step
         print(f"| {label} | {len(mine)} | {statistics.median(redraw):.3f} ({min(redraw):.3f}..{max(redraw):.3f}) | "
-              f"{statistics.median(r[2] for r in mine):.2f} | {statistics.median(r[3] for r in mine):.0f} |")
+              f"{statistics.median(r[2] for r in mine):.2f} | {statistics.median(r[3] for r in mine):.0f} |"
+              .replace("| nan |", "| n/a |"))
     steady = [r[1] for r in rows if r[0].startswith("Step")][1:]
     verdict = "meets" if statistics.median(steady) <= TARGET_STEP_REDRAW_S else "misses"
     print(f"steady Step redraw median {statistics.median(steady):.3f} s; target <= {TARGET_STEP_REDRAW_S} s: {verdict}")

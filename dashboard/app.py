@@ -27,6 +27,8 @@ warm.start_warm_up()
 
 # Material icons ship with Streamlit; emoji need a colour-emoji font the projector PC may lack.
 st.set_page_config(page_title="cnnviz — inside a CNN while it trains", page_icon=":material/biotech:", layout="wide")
+warm.wait_for_imports()  # one thread imports TensorFlow and the dashboard, not two at once
+warm.prefetch_chart_library()  # the browser starts loading plotly.js while the page computes
 
 # Not "pages/": Streamlit auto-lists a folder of that name before st.navigation first runs,
 # so a deep link to a fresh server would show file names instead of this navigation.

@@ -46,6 +46,7 @@ class WarmUpProgress:
     done: int = 0
     current: str | None = "starting"
     errors: list[str] = field(default_factory=list)
+    imported: threading.Event = field(default_factory=threading.Event)  # TensorFlow and the dashboard loaded
     finished: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -138,18 +139,28 @@ def warm_up(configs: list[RunConfig] | None = None, progress: WarmUpProgress | N
     """The warm-up itself, in the calling thread (see module docs); ``configs`` default to the lessons'."""
     progress = progress or WarmUpProgress()
     try:
+        # Imports first: every page needs them, and a page that arrives meanwhile waits for the
+        # same imports anyway (Python imports a module once), so starting them early is all gain.
         progress.current, progress.total = "loading TensorFlow", 10  # the total is known once the dashboard loads
+        # What the pages import, so that no page imports it at the same time as this thread.
+        import cnnviz.diagnose  # noqa: F401
+        import cnnviz.report  # noqa: F401
+        import cnnviz.theory  # noqa: F401
+        import dashboard.links  # noqa: F401
+        from cnnviz.figures import activations as _figures  # noqa: F401 - plotly
         from cnnviz.training import Run
         from cnnviz.training import warmup
 
-        # The first chart anybody sees (the Activations page's defaults, RunConfig()'s) comes first,
-        # before the rest of the dashboard's modules are even imported.
-        first = configs[0] if configs else RunConfig()
-        _keep_step_zero([first], progress, Run)
-        _load_plotting()
         configs = configs if configs is not None else lesson_configs()
-        configs = [first] + [config for config in configs if config != first]
+        configs = list(dict.fromkeys(configs or [RunConfig()]))
         progress.total = 2 * len(configs)  # step 0 of each run, then each run's core
+        progress.imported.set()
+        # Then the work, each piece when no page is drawing (a first visitor's page, and then its
+        # browser fetching plotly.js from this process, must not share the CPU with it): the first
+        # chart anybody sees first (the Activations page's defaults come first in lesson_configs).
+        _keep_step_zero(configs[:1], progress, Run)
+        _wait_for_quiet()
+        _load_plotting()
         traced = warmup.WarmUpProgress()
 
         def traced_one(inner) -> None:
@@ -167,16 +178,26 @@ def warm_up(configs: list[RunConfig] | None = None, progress: WarmUpProgress | N
     finally:
         progress.current = None
         progress.done = progress.total
+        progress.imported.set()
         progress.finished.set()
     return progress
 
 
 def _load_plotting() -> None:
-    """Build one figure and throw it away: plotly loads its validators on first use (~0.5 s)."""
-    from cnnviz.figures.activations import histogram_grid
+    """Draw each kind of figure once and throw it away: plotly loads its validators on first use (~1 s)."""
+    from cnnviz.figures import activations as layer_figures
+    from cnnviz.figures import training_curves as curve_figures
+    from cnnviz.history import snapshots_to_frame
 
-    if _kept and _kept[0][1] is not None and 0 in _kept[0][0].snapshots:
-        histogram_grid(_kept[0][0].snapshots[0])
+    if not _kept or 0 not in _kept[0][0].snapshots:
+        return
+    snapshot = _kept[0][0].snapshots[0]
+    history = snapshots_to_frame([snapshot])
+    layer_figures.histogram_grid(snapshot)
+    layer_figures.std_per_layer(snapshot, {layer.name: 1.0 for layer in snapshot.layers})
+    curve_figures.loss_curve(history, chance_loss=2.3)
+    curve_figures.gradient_and_update_chart(history)
+    curve_figures.histogram_heatmap(history, snapshot.layers[0].name)
 
 
 def _keep_step_zero(configs: list[RunConfig], progress: WarmUpProgress, run_class) -> None:
@@ -190,6 +211,42 @@ def _keep_step_zero(configs: list[RunConfig], progress: WarmUpProgress, run_clas
         except Exception as error:  # noqa: BLE001 - one lesson that cannot be built must not stop the others
             progress.errors.append(f"{config.arch} with {config.init}: {error}")
         progress.done += 1
+
+
+def wait_for_imports(timeout_s: float = 300.0) -> None:
+    """Let the warm-up finish importing TensorFlow and the dashboard before this script imports them.
+
+    Two threads importing the same big package tree at once can hand one of them a
+    partially initialised module (Python breaks the import-lock cycle that way), which
+    showed up as a rare exception on a cold server's first page. The page would wait for
+    these imports anyway; it says so meanwhile.
+    """
+    current = _progress
+    if current is None or current.imported.is_set():
+        return
+    with st.spinner("Loading TensorFlow (the first visit after the server started)…"):
+        current.imported.wait(timeout_s)
+
+
+def prefetch_chart_library() -> None:
+    """On a session's first script run, a blank 10-pixel chart in the sidebar.
+
+    Streamlit's frontend loads plotly.js (megabytes) only when a page first shows a plotly
+    chart; a new visitor's first chart then waits for that download after the server has
+    finished. Showing a blank one at once, before the page's own work, starts the download
+    while the server builds the real charts (about a second earlier on a loaded 2-core
+    machine, bench/bench_time_to_first_chart.py). It is gone on the next rerun. Call it
+    after :func:`wait_for_imports` (plotly imports pandas).
+    """
+    if st.session_state.get(_PREFETCHED):
+        return
+    st.session_state[_PREFETCHED] = True
+    blank = {"data": [{"type": "scatter", "x": [], "y": []}],
+             "layout": {"title": {"text": ""}, "height": 10, "width": 10, "margin": {"l": 0, "r": 0, "t": 0, "b": 0}}}
+    st.sidebar.plotly_chart(blank, config={"staticPlot": True}, key="cnnviz:chart_library")
+
+
+_PREFETCHED = "cnnviz:chart_library_requested"
 
 
 def show_progress() -> None:
