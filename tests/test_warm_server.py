@@ -112,6 +112,7 @@ def test_the_pages_show_the_warm_up_while_it_runs(monkeypatch):
     from dashboard import warm
 
     unfinished = warm.WarmUpProgress(total=8, done=3, current="compiling the lessons' networks")
+    unfinished.imported.set()  # past its imports: pages no longer wait for it
     monkeypatch.setattr(warm, "_progress", unfinished)
     monkeypatch.setattr(warm, "start_warm_up", lambda configs=None: unfinished)
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py"), default_timeout=120).run()
@@ -122,3 +123,24 @@ def test_the_pages_show_the_warm_up_while_it_runs(monkeypatch):
     unfinished.finished.set()
     at.run()
     assert not at.sidebar.get("progress")  # gone once the warm-up is done
+
+
+def test_a_page_waits_for_the_warm_ups_imports_before_importing_anything_itself(monkeypatch):
+    # Two threads importing one package tree at once can hand one of them a partially initialised
+    # module: the first page of a cold server must let the warm-up finish its imports first.
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import warm
+
+    importing = warm.WarmUpProgress(total=8, current="loading TensorFlow")
+    monkeypatch.setattr(warm, "_progress", importing)
+    monkeypatch.setattr(warm, "start_warm_up", lambda configs=None: importing)
+    seen = []
+    original = warm.prefetch_chart_library
+    monkeypatch.setattr(warm, "prefetch_chart_library", lambda: seen.append(importing.imported.is_set()) or original())
+    timer = threading.Timer(1.0, importing.imported.set)
+    timer.start()
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py"), default_timeout=120).run()
+    timer.join()
+    assert not at.exception and at.title[0].value.startswith("cnnviz")
+    assert seen == [True]  # the page went on only once the warm-up's imports were done
