@@ -29,6 +29,8 @@ Then ``--resets`` Resets in one session: RSS after ``--reset-warmup`` of them an
     python bench/bench_classroom.py --sessions 1,10 --resets 0           # what a loaded 2-core machine manages
     python bench/bench_classroom.py --clients browser --sessions 1,5 --scenarios same --resets 0
     python bench/bench_classroom.py --app dashboard/app.py               # the plain entry (warms on first visit)
+    python bench/bench_classroom.py --app /work/main/dashboard/app.py --via-lessons-page --scenarios same \
+        --server-env STREAMLIT_RUNNER_POST_SCRIPT_GC=true                # another tree, with its own settings
 
 Targets (issue 13): ten students pressing Step together wait a median <= 3x a warm single
 session's Step on one lesson, <= 5x with ten different seeds; thirty students all finish
@@ -90,18 +92,28 @@ def link(lesson: str, scenario: str, index: int) -> str:
 
 
 # ------------------------------------------------------------------ protocol students
-async def protocol_level(server, sessions: int, steps: int, lesson: str, scenario: str, timeout_s: float) -> dict:
+async def open_lesson(session: ProtocolSession, lesson: str, query: str, via_lessons_page: bool,
+                      timeout_s: float) -> float:
+    """Open the lesson by its link, or (a tree without lesson links) with its button on the Lessons page."""
+    if not via_lessons_page:
+        return await session.open("activations", query, timeout_s)
+    return await session.open("", "", timeout_s) + await session.press(f"lesson:{lesson}", timeout_s)
+
+
+async def protocol_level(server, sessions: int, steps: int, lesson: str, scenario: str, timeout_s: float,
+                         via_lessons_page: bool = False) -> dict:
     result = {"open_s": [], "first_step_s": [], "step_s": [], "completed": "no", "cpu_rounds": []}
     teacher = await ProtocolSession(server.port).__aenter__()
     students = []
     try:
-        await teacher.open("activations", f"lesson={lesson}", timeout_s)
+        await open_lesson(teacher, lesson, f"lesson={lesson}", via_lessons_page, timeout_s)
         result["baseline_mib"] = server.rss_mib()
         server.reset_peak()
         students = [await ProtocolSession(server.port).__aenter__() for _ in range(sessions)]
         cpu0, client0 = server.cpu_seconds(), client_cpu_seconds(server)
         result["open_s"] = list(await asyncio.gather(*(
-            s.open("activations", link(lesson, scenario, i), timeout_s) for i, s in enumerate(students))))
+            open_lesson(s, lesson, link(lesson, scenario, i), via_lessons_page, timeout_s)
+            for i, s in enumerate(students))))
         result["open_mib"] = server.rss_mib()
         result["cpu_open_s"] = server.cpu_seconds() - cpu0
         result["completed"] = "opened"
@@ -204,7 +216,7 @@ def run_level(args, sessions: int, scenario: str, browser=None) -> dict:
         warm_s = wait_warm(server, args.warm_timeout)
         if browser is None:
             result = asyncio.run(protocol_level(server, sessions, args.steps, args.lesson, scenario,
-                                                args.level_timeout))
+                                                args.level_timeout, args.via_lessons_page))
         else:
             result = browser_level(browser, server, sessions, args.steps, args.lesson, scenario, args.level_timeout)
         stats = server_stats(server) or {}
@@ -286,6 +298,9 @@ def main() -> None:
     parser.add_argument("--app", default="dashboard/server.py", help="the entry `streamlit run` starts")
     parser.add_argument("--level-timeout", type=float, default=600, help="seconds one script run may take at most")
     parser.add_argument("--warm-timeout", type=float, default=300)
+    parser.add_argument("--via-lessons-page", action="store_true",
+                        help="open the lesson with its button on the Lessons page (trees without lesson links; "
+                             "the seeds scenario needs links)")
     parser.add_argument("--resets", type=int, default=100)
     parser.add_argument("--reset-warmup", type=int, default=10)
     parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",

@@ -89,7 +89,7 @@ def main() -> None:
           f"median of {args.rounds} rounds")
     print("| figure | " + " | ".join(f"`{r.name or r}` build / to_dict / to_json / validate-dict | KB" for r in roots)
           + " |")
-    print("| --- " * (1 + len(roots)) + "|")
+    print("| --- " * (1 + 2 * len(roots)) + "|")
     names = list(runs[roots[0]][0])
     totals = {root: [0.0] * 4 for root in roots}
     for name in names:
