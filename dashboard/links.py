@@ -49,9 +49,6 @@ COMPARE_DEFAULTS = {"arch": widgets.DEFAULTS["arch"], "dataset": widgets.DEFAULT
 # Parameters that are not ours: Streamlit's own and campaign tags are ignored.
 IGNORED_PREFIXES = ("embed", "utm_")
 
-APPLIED = "cnnviz:link_applied"  # (page, the link's parameters) applied in this session
-NOTICE = "cnnviz:link_notice"  # what was wrong with that link, shown while it is open
-
 
 @dataclass
 class LinkRequest:
@@ -187,20 +184,20 @@ def apply_link(page: str) -> None:
     if not params:
         return
     signature = tuple(sorted(params.items()))
-    if state.get(APPLIED) == signature:
+    if state.get(state.LINK_APPLIED) == signature:
         _show_notice()
         return
     request = parse_link(params)
-    state.put(APPLIED, signature)
+    state.put(state.LINK_APPLIED, signature)
     target = page
     if request.problems:
-        state.put(NOTICE, "This link's settings could not be used: " + "; ".join(request.problems) +
+        state.put(state.LINK_NOTICE, "This link's settings could not be used: " + "; ".join(request.problems) +
                   ". The page shows its default settings instead.")
         if page == "activations" or request.names_a_run or _trains(request.lesson):
             _open_activations(dict(RUN_FIELDS))
             target = "activations"
     else:
-        state.pop(NOTICE)
+        state.pop(state.LINK_NOTICE)
         if request.lesson is not None and not request.settings:
             target = apply_lesson(request.lesson)
         elif request.settings or _trains(request.lesson):
@@ -212,7 +209,7 @@ def apply_link(page: str) -> None:
 
 
 def _show_notice() -> None:
-    notice = state.get(NOTICE)
+    notice = state.get(state.LINK_NOTICE)
     if notice:
         widgets.show_user_error(notice)
 

@@ -142,3 +142,9 @@ def run_lock():
     import threading
 
     return st.session_state.setdefault(RUN_LOCK, threading.Lock())
+
+
+# --- Links (dashboard/links.py) and the warm server (dashboard/warm.py) ---
+LINK_APPLIED = "cnnviz:link_applied"  # the URL parameters already applied in this session (applied once)
+LINK_NOTICE = "cnnviz:link_notice"  # what was wrong with that link, shown while it stays open
+CHART_LIBRARY_REQUESTED = "cnnviz:chart_library_requested"  # the blank chart that makes the browser load plotly.js

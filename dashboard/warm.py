@@ -2,22 +2,29 @@
 
 A first visitor used to pay for two things: TensorFlow/Keras importing, and building,
 probing and tracing the lesson's network (seconds of CPU each). :func:`start_warm_up`
-does that work once per process, on a background thread:
+does that work once per process, on a background thread, in this order:
 
-1. step 0 of the Activations page's default run is computed and kept (the first chart
-   anybody sees), then step 0 of every other lesson's run;
-2. every lesson's compiled core is traced (:func:`cnnviz.training.warmup.warm_cores`),
-   so a lesson's first Step is an ordinary step.
+1. the imports every page needs (pages wait for them, :func:`wait_for_imports`, rather
+   than import the same packages at the same moment from another thread);
+2. step 0 of the Activations page's default run, computed and kept (the first chart
+   anybody sees);
+3. every lesson's compiled core, traced and run once (:func:`cnnviz.training.warmup.warm_cores`),
+   so a lesson's first Step is an ordinary step;
+4. step 0 of every other lesson's run, kept.
+
+Steps 2-4 happen only while no page is drawing (:func:`page_running`): tracing holds the
+GIL for seconds, and a first visitor's page, then its browser fetching plotly.js from
+this same process, must not queue behind it.
 
 Runs are shared by definition (:mod:`cnnviz.training.timeline`): a student who opens a
 lesson finds its step 0 computed and starts from it without building anything. Only
-step 0 is kept (a few MB per lesson); the process's compiled cores are shared anyway.
+step 0 is kept (a few MB per lesson); the compiled cores are process-wide anyway.
 
 It starts with the server under ``streamlit run dashboard/server.py`` (a lifespan hook),
-or on the first page view under ``streamlit run dashboard/app.py``. Nothing waits for
-it: pages draw meanwhile and say how far it got (:func:`show_progress`); a Step that
-needs a core being traced at that moment waits for that trace rather than tracing the
-same network a second time (:mod:`cnnviz.training.pool`).
+or on the first page view under ``streamlit run dashboard/app.py``; ``CNNVIZ_WARM_UP=0``
+switches it off. Pages say how far it got (:func:`show_progress`); a Step that needs a
+core being traced at that moment waits for that trace rather than tracing the same
+network a second time (:mod:`cnnviz.training.pool`).
 """
 
 from __future__ import annotations
@@ -238,15 +245,14 @@ def prefetch_chart_library() -> None:
     machine, bench/bench_time_to_first_chart.py). It is gone on the next rerun. Call it
     after :func:`wait_for_imports` (plotly imports pandas).
     """
-    if st.session_state.get(_PREFETCHED):
+    from dashboard import state
+
+    if state.get(state.CHART_LIBRARY_REQUESTED):
         return
-    st.session_state[_PREFETCHED] = True
+    state.put(state.CHART_LIBRARY_REQUESTED, True)
     blank = {"data": [{"type": "scatter", "x": [], "y": []}],
              "layout": {"title": {"text": ""}, "height": 10, "width": 10, "margin": {"l": 0, "r": 0, "t": 0, "b": 0}}}
     st.sidebar.plotly_chart(blank, config={"staticPlot": True}, key="cnnviz:chart_library")
-
-
-_PREFETCHED = "cnnviz:chart_library_requested"
 
 
 def show_progress() -> None:
