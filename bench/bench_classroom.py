@@ -251,7 +251,8 @@ def print_levels(levels: list[dict]) -> None:
         first = f"{rounds[0]:.1f}" if rounds else "n/a"
         shapes = len(r["core_signatures"]) if r.get("core_signatures") else "?"
         print(f"| {r['scenario']} | {r['sessions']} | {r['completed']} | {spread(r['open_s'])} | "
-              f"{spread(r['first_step_s'])} | {ratio(r['first_step_s'])} | {spread(r['step_s'])} | {ratio(r['step_s'])} "
+              f"{spread(r['first_step_s'])} | {ratio(r['first_step_s'])} | {spread(r['step_s'])} | "
+              f"{ratio(r['step_s'])} "
               f"| {r.get('cpu_open_s', float('nan')):.1f} / {first} / {steady} | "
               f"{r.get('client_cpu_s', float('nan')):.1f} | {r['per_session_mib']:.1f} | {r['peak_mib']:.0f} | "
               f"{r['traces']} ({shapes}) | {r['exceptions']} + {r['tracebacks']} |")

@@ -156,7 +156,8 @@ def histogram_heatmap(history: pd.DataFrame, layer: str) -> go.Figure:
         "colorbar": {"title": {"text": "count (log)"}, "tickvals": ticks,
                      "ticktext": [f"{10 ** k:,}" for k in range(top + 1)]},
         "customdata": np.dstack([counts.round(), np.repeat(centres[:, None], counts.shape[1], axis=1)]).tolist(),
-        "hovertemplate": "step %{x}<br>value ≈ %{customdata[1]:.3g}<br>≈ %{customdata[0]:,.0f} values<extra></extra>",
+        "hovertemplate": ("step %{x}<br>value ≈ %{customdata[1]:.3g}<br>≈ %{customdata[0]:,.0f} values"
+                          "<extra></extra>"),
     }
     layout = {"xaxis": {"title": {"text": "training step"}, **step_ticks(steps)}}
     if scale is None:
@@ -199,7 +200,8 @@ def gradient_and_update_chart(history: pd.DataFrame) -> go.Figure:
         for col, column in ((1, "grad_norm"), (2, "update_ratio")):
             keep = rows[column].map(finite_positive)
             data.append({
-                "type": "scatter", "x": rows.loc[keep, "step"].tolist(), "y": rows.loc[keep, column].astype(float).tolist(),
+                "type": "scatter", "x": rows.loc[keep, "step"].tolist(),
+                "y": rows.loc[keep, column].astype(float).tolist(),
                 "mode": "lines+markers", "marker": {"size": 5}, "line": {"color": colour, "width": 2.5},
                 "name": layer, "legendgroup": layer, "showlegend": col == 1,
                 "hovertemplate": f"{layer}<br>step %{{x}}: %{{y:.3g}}<extra></extra>", **axes[(1, col)],
@@ -268,7 +270,8 @@ def loss_curve(history, chance_loss: float | None = None) -> go.Figure:
             notes.append(f"{label}: non-finite loss at step {int(table.loc[~keep, 'step'].iloc[0])}"
                          if not single else f"non-finite loss at step {int(table.loc[~keep, 'step'].iloc[0])}")
         data.append({
-            "type": "scatter", "x": table.loc[keep, "step"].tolist(), "y": table.loc[keep, "loss"].astype(float).tolist(),
+            "type": "scatter", "x": table.loc[keep, "step"].tolist(),
+            "y": table.loc[keep, "loss"].astype(float).tolist(),
             "mode": "lines+markers", "marker": {"size": 5}, "name": label if not single else "loss",
             "line": {"color": label_colour(label, index) if not single else "#1f77b4", "width": 3},
             "hovertemplate": (label if not single else "loss") + "<br>step %{x}: %{y:.4g}<extra></extra>", **left,
@@ -293,7 +296,8 @@ def loss_curve(history, chance_loss: float | None = None) -> go.Figure:
             "font": {"size": 14, "color": "#555555"}})
     all_steps = [step for _, frame in entries for step in loss_table(frame)["step"]]
     specs.update_axes(layout, "xaxis", {"title": {"text": "training step"}, **step_ticks(all_steps)})
-    specs.merge(layout["yaxis"], {"title": {"text": "cross-entropy loss (log scale)"}, "type": "log", **log_ticks(shown)})
+    specs.merge(layout["yaxis"], {"title": {"text": "cross-entropy loss (log scale)"}, "type": "log",
+                                  **log_ticks(shown)})
     if single:
         specs.merge(layout["yaxis2"], {"title": {"text": "batch accuracy (%)"}, "range": [0, 100], "showgrid": False,
                                        "tickmode": "linear", "tick0": 0, "dtick": 25})
