@@ -1,32 +1,48 @@
-"""Classroom load: many students on one server, through the real app in a real browser.
+"""Classroom load: many students on one real server, the server's CPU measured apart from the students'.
 
-For each class size N a fresh server (``bench/_server.py``) is warmed up by one
-teacher session, then N Playwright browser contexts (one Chromium, one context per
-student) each open the Lessons page, press "Open this lesson" for a small network
-(default: LeNet-5, batch 100) and press Step a few times, all at once. Measured:
+For each class size N and each scenario a fresh server is started (``bench/_server.py``;
+by default ``dashboard/server.py``, the warm classroom entry) and, once its warm-up is
+done, a teacher session opens the lesson (the baseline memory). Then N students open
+the lesson's link at once and press Step ``--steps`` times, all together each time:
 
-  open s      - from loading the Lessons page to the lesson's step-0 charts (per session)
-  step s      - from a Step click to that page showing the new step with its run finished;
-                every session clicks, then all are waited for (median, and its ratio to N=1)
-  MiB/session - (server RSS at the end - RSS after the teacher's warm-up) / N
-  peak MiB    - the largest server RSS seen (sampled every 0.25 s, and the kernel's VmHWM)
-  errors      - exception boxes in the pages + tracebacks in the server log
-  CPU s       - CPU seconds the server used after the warm-up, and the browsers (all
-                contexts' Chromium processes, which in a real room run on the students'
-                laptops but here share the server's cores)
+  same   - every student opens ``/activations?lesson=L`` (one run definition: a room on one lesson)
+  seeds  - student i opens ``/activations?lesson=L&seed=i`` (N runs of one network shape)
 
-Then 100 Resets in one session: RSS after 10 warm-up resets vs after the last; target
-growth <= 5%. Every phase runs against a deadline; a level that runs out of time
-reports what it finished.
+Students are, by default, protocol clients (``bench/_protocol.py``): real Streamlit
+sessions over the app's websocket that draw nothing, so the server's CPU is measured
+alone, as in a room whose students bring their own laptops. ``--clients browser`` uses
+one headless Chromium context per student instead (the page really drawn, on the same
+cores as the server: browser CPU is reported apart).
 
-    python bench/bench_classroom.py                                 # N = 1, 10, 30; 100 resets
-    python bench/bench_classroom.py --sessions 1,5 --steps 2 --resets 0 --level-timeout 300
-    python bench/bench_classroom.py --app dashboard/app.py,/tmp/copy/dashboard/app.py   # compare two trees
+  open s        - from loading the link to the page's script run finished (step 0 drawn)
+  first Step s  - from the press to the page's script run finished, all students at once
+  Step s        - the same for the later presses (steady state)
+  vs warm N=1   - median Step wait / the median steady Step of one student on the same lesson
+  CPU s         - server CPU during the first round, and per steady round; the students' CPU
+  MiB/session   - (server RSS after the students opened - RSS after the teacher) / N
+  traces        - compiled cores traced in the server process (``/_cnnviz/stats``; needs server.py)
+  errors        - exception boxes on the students' pages + tracebacks in the server log
+
+Then ``--resets`` Resets in one session: RSS after ``--reset-warmup`` of them and after the last.
+
+    python bench/bench_classroom.py                                      # N = 1, 10, 30; same and seeds; 100 resets
+    python bench/bench_classroom.py --sessions 1,10 --resets 0           # what a loaded 2-core machine manages
+    python bench/bench_classroom.py --clients browser --sessions 1,5 --scenarios same --resets 0
+    python bench/bench_classroom.py --app dashboard/app.py               # the plain entry (warms on first visit)
+    python bench/bench_classroom.py --app /work/main/dashboard/app.py --via-lessons-page --scenarios same \
+        --server-env STREAMLIT_RUNNER_POST_SCRIPT_GC=true                # another tree, with its own settings
+
+Targets (issue 13): ten students pressing Step together wait a median <= 3x a warm single
+session's Step on one lesson, <= 5x with ten different seeds; thirty students all finish
+three Steps; traces after 30 sessions of one lesson = the number of distinct core shapes;
+memory per session and over 100 resets as before or better.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import os
 import statistics
 import sys
@@ -35,206 +51,180 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _server import (  # noqa: E402
-    MAIN_CHART,
-    DashboardServer,
-    exception_count,
-    launch_chromium,
-    page_button,
-    step_count,
-    tree_cpu_seconds,
-)
+from _protocol import ProtocolSession  # noqa: E402
+from _server import _LOOPBACK_OPENER, DashboardServer, tree_cpu_seconds  # noqa: E402
 
+TARGET_SAME_RATIO = 3.0
+TARGET_SEEDS_RATIO = 5.0
 TARGET_RESET_GROWTH_PERCENT = 5.0
-POLL_S = 0.25
-# Stamps (browser clock, ms) the end of the next script run: stApp's run state goes to
-# "running" and back to "notRunning"; with ``expected`` the Training-step metric must match too.
-ARM_WATCH_JS = """(expected) => {
-  window.__cnnvizDone = null;
-  let sawRunning = false;
-  const stepShown = () => {
-    for (const m of document.querySelectorAll('[data-testid="stMain"] [data-testid="stMetric"]')) {
-      const label = m.querySelector('[data-testid="stMetricLabel"]');
-      if (label && label.innerText.trim().startsWith('Training step')) {
-        const value = m.querySelector('[data-testid="stMetricValue"]');
-        return value ? parseInt(value.innerText.replace(/[^0-9]/g, ''), 10) : null;
-      }
-    }
-    return null;
-  };
-  const check = () => {
-    const state = document.querySelector('[data-testid="stApp"]')?.dataset.testScriptState;
-    if (state === 'running') sawRunning = true;
-    const stepOk = expected === null || stepShown() === expected;
-    if (window.__cnnvizDone === null && sawRunning && state === 'notRunning' && stepOk) {
-      window.__cnnvizDone = Date.now();
-    }
-  };
-  if (window.__cnnvizWatch) window.__cnnvizWatch.disconnect();
-  window.__cnnvizWatch = new MutationObserver(check);
-  window.__cnnvizWatch.observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
-}"""
+STEP = "activations:step"
 
 
-class OutOfTime(Exception):
-    """A level's deadline passed; what finished so far is still reported (``partial``: per-session seconds)."""
-
-    def __init__(self, partial: list[float] | None = None):
-        super().__init__("out of time")
-        self.partial = partial or []
-
-
-def remaining(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise OutOfTime()
-    return left
+def server_stats(server) -> dict | None:
+    """``/_cnnviz/stats`` of the server (None for an entry without it)."""
+    try:
+        with _LOOPBACK_OPENER.open(server.url("_cnnviz/stats"), timeout=5) as reply:
+            return json.loads(reply.read())
+    except (OSError, ValueError):
+        return None
 
 
-def wait_all(pages: list, predicate_js: str, deadline: float) -> dict[int, float]:
-    """Poll every page until ``predicate_js`` is true on it; {index: wall time seen}. Raises OutOfTime."""
-    done: dict[int, float] = {}
-    while len(done) < len(pages):
-        remaining(deadline)
-        for index, page in enumerate(pages):
-            if index not in done and page.evaluate(predicate_js):
-                done[index] = time.time()
-        time.sleep(POLL_S)
-    return done
+def wait_warm(server, timeout_s: float) -> float | None:
+    """Seconds until the server's warm-up finished (None: the server does not say)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        stats = server_stats(server)
+        if stats is None:
+            return None
+        if stats.get("warm_up") and stats["warm_up"]["finished"]:
+            return time.monotonic() - started
+        time.sleep(1.0)
+    return None
 
 
-CHARTS_READY_JS = (f"() => document.querySelectorAll('{MAIN_CHART}').length > 0 && document.querySelector("
-                   "'[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'")
-HOME_READY_JS = "() => !!document.querySelector('.st-key-lesson-%s button')"
+def client_cpu_seconds(server) -> float:
+    """CPU seconds of this process and its children except the server (the students)."""
+    return tree_cpu_seconds(os.getpid()) - server.cpu_seconds()
 
 
-def open_lesson_everywhere(pages: list, server, lesson: str, deadline: float) -> list[float]:
-    """Every page loads the Lessons page and opens ``lesson``; seconds from load to its charts."""
-    started = {}
-    for index, page in enumerate(pages):
-        started[index] = time.time()
-        page.goto(server.url(""), wait_until="commit", timeout=remaining(deadline) * 1000)
-    ready = HOME_READY_JS % lesson
-    clicked = set()
-    while len(clicked) < len(pages):  # click each page's lesson button as soon as it is drawn
-        remaining(deadline)
-        for index, page in enumerate(pages):
-            if index not in clicked and page.evaluate(ready):
-                page.locator(f".st-key-lesson-{lesson} button").click(timeout=remaining(deadline) * 1000)
-                clicked.add(index)
-        time.sleep(POLL_S)
-    shown = wait_all(pages, CHARTS_READY_JS, deadline)
-    return [shown[i] - started[i] for i in range(len(pages))]
+def link(lesson: str, scenario: str, index: int) -> str:
+    return f"lesson={lesson}" + (f"&seed={index + 1}" if scenario == "seeds" else "")
 
 
-def step_round(pages: list, expected: int, deadline: float) -> list[float]:
-    """Every page presses Step at (nearly) the same time; seconds from each click to its new step drawn."""
-    clicked_at = {}
-    for page in pages:
-        page.evaluate(ARM_WATCH_JS, expected)
-    for index, page in enumerate(pages):
-        clicked_at[index] = time.time()
-        page_button(page, "Step").click(timeout=remaining(deadline) * 1000)
-    finished: dict[int, float] = {}
-    while len(finished) < len(pages):
-        if time.monotonic() > deadline:
-            raise OutOfTime(list(finished.values()))
-        for index, page in enumerate(pages):
-            if index not in finished:
-                stamp = page.evaluate("() => window.__cnnvizDone")
-                if stamp is not None:
-                    finished[index] = stamp / 1000 - clicked_at[index]
-        time.sleep(POLL_S)
-    return [finished[i] for i in range(len(pages))]
+# ------------------------------------------------------------------ protocol students
+async def open_lesson(session: ProtocolSession, lesson: str, query: str, via_lessons_page: bool,
+                      timeout_s: float) -> float:
+    """Open the lesson by its link, or (a tree without lesson links) with its button on the Lessons page."""
+    if not via_lessons_page:
+        return await session.open("activations", query, timeout_s)
+    return await session.open("", "", timeout_s) + await session.press(f"lesson:{lesson}", timeout_s)
 
 
-def browsers_cpu_seconds(server) -> float:
-    """CPU seconds of everything this script started except the server: Chromium and Playwright's driver."""
-    return tree_cpu_seconds(os.getpid(), include_self=False) - server.cpu_seconds()
-
-
-def run_level(browser, app: str, sessions: int, steps: int, lesson: str, timeout_s: float, first_step_timeout_s: float,
-              server_env: dict | None = None) -> dict:
-    """One class of ``sessions`` students against a fresh server (see module docs)."""
-    result = {"sessions": sessions, "completed": "no", "open_s": [], "first_step_s": [], "step_s": []}
-    phase = "open_s"
-    deadline = time.monotonic() + timeout_s
-    contexts = []
-    server_cpu = client_cpu = started = None
-    with DashboardServer(app=app, extra_env=server_env) as server:
-        try:
-            teacher = browser.new_context(viewport={"width": 1400, "height": 1000})
-            contexts.append(teacher)
-            teacher_page = teacher.new_page()
-            open_lesson_everywhere([teacher_page], server, lesson, deadline)
-            result["baseline_mib"] = server.rss_mib()
-            server.reset_peak()
-            # CPU from here on: the server's, and the browsers' (Chromium and Playwright's driver are our children)
-            server_cpu, client_cpu, started = server.cpu_seconds(), browsers_cpu_seconds(server), time.monotonic()
-            pages = []
-            for _ in range(sessions):
-                context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                contexts.append(context)
-                pages.append(context.new_page())
-            result["open_s"] = open_lesson_everywhere(pages, server, lesson, deadline)
-            result["completed"] = "opened"
-            # the first Step also compiles the training step: reported apart from the steady ones
-            phase = "first_step_s"
-            result["first_step_s"] = step_round(pages, 1, min(deadline, time.monotonic() + first_step_timeout_s))
-            result["completed"] = "1 step"
-            phase = "step_s"
-            for expected in range(2, steps + 1):
-                result["step_s"] += step_round(pages, expected, deadline)
-                result["completed"] = f"{expected} steps"
-            result["completed"] = "all"
-        except OutOfTime as out:
-            if out.partial:  # the round that ran out of time: keep the sessions that did finish it
-                result[phase] += out.partial
-                result["completed"] += f", then {len(out.partial)} of {sessions} sessions' next Step"
-        finally:
-            if server_cpu is not None:
-                result["server_cpu_s"] = server.cpu_seconds() - server_cpu
-                result["client_cpu_s"] = browsers_cpu_seconds(server) - client_cpu
-                result["wall_s"] = time.monotonic() - started
-            result["end_mib"] = server.rss_mib()
-            result["peak_mib"] = server.sampled_peak_mib()
-            result["exceptions"] = sum(exception_count(c.pages[0]) for c in contexts if c.pages)
-            result["tracebacks"] = server.traceback_count()
-            result["steps_shown"] = [step_count(c.pages[0]) for c in contexts[1:] if c.pages]
-            for context in contexts:
-                context.close()
-    result["per_session_mib"] = (result["end_mib"] - result.get("baseline_mib", result["end_mib"])) / sessions
+async def protocol_level(server, sessions: int, steps: int, lesson: str, scenario: str, timeout_s: float,
+                         via_lessons_page: bool = False) -> dict:
+    result = {"open_s": [], "first_step_s": [], "step_s": [], "completed": "no", "cpu_rounds": []}
+    teacher = await ProtocolSession(server.port).__aenter__()
+    students = []
+    try:
+        await open_lesson(teacher, lesson, f"lesson={lesson}", via_lessons_page, timeout_s)
+        result["baseline_mib"] = server.rss_mib()
+        server.reset_peak()
+        students = [await ProtocolSession(server.port).__aenter__() for _ in range(sessions)]
+        cpu0, client0 = server.cpu_seconds(), client_cpu_seconds(server)
+        result["open_s"] = list(await asyncio.gather(*(
+            open_lesson(s, lesson, link(lesson, scenario, i), via_lessons_page, timeout_s)
+            for i, s in enumerate(students))))
+        result["open_mib"] = server.rss_mib()
+        result["cpu_open_s"] = server.cpu_seconds() - cpu0
+        result["completed"] = "opened"
+        for round_index in range(steps):
+            cpu0 = server.cpu_seconds()
+            waits = await asyncio.gather(*(s.press(STEP, timeout_s) for s in students))
+            result["cpu_rounds"].append(server.cpu_seconds() - cpu0)
+            result["first_step_s" if round_index == 0 else "step_s"] += list(waits)
+            result["completed"] = f"{round_index + 1} Steps"
+        result["completed"] = "all"
+        result["client_cpu_s"] = client_cpu_seconds(server) - client0
+    except Exception as error:  # noqa: BLE001 - a level that fails reports what it finished
+        result["completed"] += f" (stopped: {type(error).__name__}: {error})"
+    finally:
+        result["steps_shown"] = sorted({s.metric("Training step") for s in students})
+        result["exceptions"] = sum(len(s.exceptions) for s in [teacher, *students])
+        result["kib_per_step_press"] = (statistics.median(s.received_bytes / max(s.runs, 1) for s in students) / 1024
+                                        if students else float("nan"))
+        for session in [teacher, *students]:
+            await session.close()
     return result
 
 
-def resets(browser, app: str, count: int, warmup: int, lesson: str, timeout_s: float,
-           server_env: dict | None = None) -> dict:
-    """``count`` presses of Reset in one session; server RSS after ``warmup`` of them and after the last."""
+async def protocol_resets(server, count: int, warmup: int, lesson: str, timeout_s: float) -> dict:
     result = {"done": 0, "rss": []}
-    deadline = time.monotonic() + timeout_s
-    with DashboardServer(app=app, extra_env=server_env) as server:
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
+    async with ProtocolSession(server.port) as session:
+        await session.open("activations", f"lesson={lesson}", timeout_s)
+        result["start_mib"] = server.rss_mib()
         try:
-            open_lesson_everywhere([page], server, lesson, deadline)
-            result["start_mib"] = server.rss_mib()
             for done in range(1, count + 1):
-                page.evaluate(ARM_WATCH_JS, 0)
-                page_button(page, "Reset").click(timeout=remaining(deadline) * 1000)
-                page.wait_for_function("() => window.__cnnvizDone !== null", timeout=remaining(deadline) * 1000,
-                                       polling=100)
+                await session.press("activations:reset", timeout_s)
                 result["done"] = done
                 result["rss"].append(server.rss_mib())
                 if done == warmup:
                     result["warm_mib"] = server.rss_mib()
-        except Exception as error:  # OutOfTime, or Playwright's own timeout: report what was done  # noqa: BLE001
-            result["stopped"] = type(error).__name__
-        finally:
-            result["end_mib"] = server.rss_mib()
-            result["peak_mib"] = server.sampled_peak_mib()
-            result["exceptions"] = exception_count(page)
-            result["tracebacks"] = server.traceback_count()
+        except Exception as error:  # noqa: BLE001
+            result["stopped"] = f"{type(error).__name__}: {error}"
+        result["exceptions"] = len(session.exceptions)
+    return result
+
+
+# ------------------------------------------------------------------ browser students
+def browser_level(browser, server, sessions: int, steps: int, lesson: str, scenario: str, timeout_s: float) -> dict:
+    from _server import EXCEPTION, step_count, wait_for_step
+
+    result = {"open_s": [], "first_step_s": [], "step_s": [], "completed": "no", "cpu_rounds": []}
+    contexts = []
+
+    def page_for(query: str):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(server.url(f"activations?{query}"), wait_until="commit", timeout=timeout_s * 1000)
+        return page
+
+    try:
+        teacher = page_for(f"lesson={lesson}")
+        wait_for_step(teacher, 0, timeout_s)
+        result["baseline_mib"] = server.rss_mib()
+        server.reset_peak()
+        cpu0, client0 = server.cpu_seconds(), client_cpu_seconds(server)
+        started = time.time()
+        pages = [page_for(link(lesson, scenario, i)) for i in range(sessions)]
+        for page in pages:
+            wait_for_step(page, 0, timeout_s)
+        result["open_s"] = [time.time() - started] * sessions
+        result["open_mib"] = server.rss_mib()
+        result["cpu_open_s"] = server.cpu_seconds() - cpu0
+        result["completed"] = "opened"
+        for round_index in range(steps):
+            cpu0 = server.cpu_seconds()
+            clicked = {}
+            for index, page in enumerate(pages):
+                clicked[index] = time.time()
+                page.locator('[data-testid="stMain"]').get_by_role("button", name="Step").click()
+            waits = []
+            for index, page in enumerate(pages):
+                wait_for_step(page, round_index + 1, timeout_s)
+                waits.append(time.time() - clicked[index])
+            result["cpu_rounds"].append(server.cpu_seconds() - cpu0)
+            result["first_step_s" if round_index == 0 else "step_s"] += waits
+            result["completed"] = f"{round_index + 1} Steps"
+        result["completed"] = "all"
+        result["client_cpu_s"] = client_cpu_seconds(server) - client0
+    except Exception as error:  # noqa: BLE001
+        result["completed"] += f" (stopped: {type(error).__name__})"
+    finally:
+        result["steps_shown"] = sorted({step_count(c.pages[0]) for c in contexts[1:] if c.pages}, key=str)
+        result["exceptions"] = sum(c.pages[0].locator(EXCEPTION).count() for c in contexts if c.pages)
+        result["kib_per_step_press"] = float("nan")
+        for context in contexts:
             context.close()
+    return result
+
+
+# ------------------------------------------------------------------ levels
+def run_level(args, sessions: int, scenario: str, browser=None) -> dict:
+    with DashboardServer(app=args.app, extra_env=dict(item.split("=", 1) for item in args.server_env),
+                         start_timeout_s=120) as server:
+        warm_s = wait_warm(server, args.warm_timeout)
+        if browser is None:
+            result = asyncio.run(protocol_level(server, sessions, args.steps, args.lesson, scenario,
+                                                args.level_timeout, args.via_lessons_page))
+        else:
+            result = browser_level(browser, server, sessions, args.steps, args.lesson, scenario, args.level_timeout)
+        stats = server_stats(server) or {}
+        result.update(sessions=sessions, scenario=scenario, warm_s=warm_s, traces=stats.get("traces_started"),
+                      core_signatures=stats.get("core_signatures"), end_mib=server.rss_mib(),
+                      peak_mib=server.sampled_peak_mib(), tracebacks=server.traceback_count())
+    opened = result.get("open_mib", result.get("baseline_mib", float("nan")))
+    result["per_session_mib"] = (opened - result.get("baseline_mib", float("nan"))) / sessions
     return result
 
 
@@ -245,81 +235,113 @@ def spread(values: list[float]) -> str:
 
 
 def print_levels(levels: list[dict]) -> None:
-    """One row per (app, N); "Step vs N=1" divides by the same app's single-session Step."""
-    single = {r["app"]: statistics.median(r["step_s"]) for r in levels if r["sessions"] == 1 and r["step_s"]}
-    several_apps = len({r["app"] for r in levels}) > 1
-    print("\n| " + ("app | " if several_apps else "") + "N | completed | open s | first Step s (compiles) | Step s | "
-          "Step vs N=1 | baseline MiB | end MiB | MiB/session | peak MiB | exceptions | tracebacks | "
-          "CPU s server / browsers (wall s) |")
-    print("| --- " * (13 + several_apps) + "|")
+    """One row per (scenario, N); "vs warm N=1" divides by the steady Step of one student on one lesson."""
+    single = [r for r in levels if r["sessions"] == 1 and r["scenario"] == "same" and r["step_s"]]
+    base = statistics.median(single[0]["step_s"]) if single else None
+    print("\n| scenario | N | completed | open s | first Step s | vs warm N=1 | Step s | vs warm N=1 | "
+          "server CPU s: open / first round / steady round | students' CPU s | MiB/session | peak MiB | traces "
+          "(shapes) | errors |")
+    print("| --- " * 14 + "|")
     for r in levels:
-        base = single.get(r["app"])
-        ratio = f"{statistics.median(r['step_s']) / base:.1f}x" if base and r["step_s"] else "n/a"
-        print("| " + (f"`{r['app']}` | " if several_apps else "") +
-              f"{r['sessions']} | {r['completed']} | {spread(r['open_s'])} | {spread(r['first_step_s'])} | "
-              f"{spread(r['step_s'])} | {ratio} | {r.get('baseline_mib', float('nan')):.0f} | {r['end_mib']:.0f} | "
-              f"{r['per_session_mib']:.1f} | {r['peak_mib']:.0f} | {r['exceptions']} | {r['tracebacks']} | "
-              f"{r.get('server_cpu_s', float('nan')):.0f} / {r.get('client_cpu_s', float('nan')):.0f} "
-              f"({r.get('wall_s', float('nan')):.0f}) |")
+        def ratio(values):
+            return f"{statistics.median(values) / base:.1f}x" if base and values else "n/a"
+
+        rounds = r["cpu_rounds"]
+        steady = f"{statistics.median(rounds[1:]):.1f}" if len(rounds) > 1 else "n/a"
+        first = f"{rounds[0]:.1f}" if rounds else "n/a"
+        shapes = len(r["core_signatures"]) if r.get("core_signatures") else "?"
+        print(f"| {r['scenario']} | {r['sessions']} | {r['completed']} | {spread(r['open_s'])} | "
+              f"{spread(r['first_step_s'])} | {ratio(r['first_step_s'])} | {spread(r['step_s'])} | "
+              f"{ratio(r['step_s'])} "
+              f"| {r.get('cpu_open_s', float('nan')):.1f} / {first} / {steady} | "
+              f"{r.get('client_cpu_s', float('nan')):.1f} | {r['per_session_mib']:.1f} | {r['peak_mib']:.0f} | "
+              f"{r['traces']} ({shapes}) | {r['exceptions']} + {r['tracebacks']} |")
+
+
+def print_verdicts(levels: list[dict]) -> None:
+    single = [r for r in levels if r["sessions"] == 1 and r["scenario"] == "same" and r["step_s"]]
+    if not single:
+        return
+    base = statistics.median(single[0]["step_s"])
+    print(f"\nwarm single session's Step (same lesson, N=1, steady): {base:.2f} s")
+    for r in levels:
+        if r["sessions"] == 10 and r["step_s"]:
+            target = TARGET_SAME_RATIO if r["scenario"] == "same" else TARGET_SEEDS_RATIO
+            for label, values in (("first Step", r["first_step_s"]), ("steady Step", r["step_s"])):
+                ratio = statistics.median(values) / base
+                print(f"N=10 {r['scenario']}, {label}: median wait {ratio:.1f}x (target <= {target:.0f}x: "
+                      f"{'meets' if ratio <= target else 'misses'})")
+        if r["sessions"] == 30:
+            print(f"N=30 {r['scenario']}: completed {r['completed']}; steps shown {r['steps_shown']}; traces "
+                  f"{r['traces']} for {len(r['core_signatures'] or [])} core shapes")
 
 
 def print_resets(r: dict, warmup: int) -> None:
     print(f"\nResets in one session: {r['done']} done{' (stopped: ' + r['stopped'] + ')' if 'stopped' in r else ''}")
     if "warm_mib" in r and r["done"] > warmup:
-        growth = 100 * (r["end_mib"] - r["warm_mib"]) / r["warm_mib"]
-        per_reset = (r["end_mib"] - r["warm_mib"]) / (r["done"] - warmup)
+        growth = 100 * (r["rss"][-1] - r["warm_mib"]) / r["warm_mib"]
         verdict = "meets" if growth <= TARGET_RESET_GROWTH_PERCENT else "misses"
         print(f"RSS at lesson open {r['start_mib']:.0f} MiB, after {warmup} resets {r['warm_mib']:.0f} MiB, after "
-              f"{r['done']} {r['end_mib']:.0f} MiB: growth {growth:+.1f}% ({per_reset:+.2f} MiB/reset); "
-              f"peak {r['peak_mib']:.0f} MiB; target <= {TARGET_RESET_GROWTH_PERCENT:.0f}%: {verdict}")
+              f"{r['done']} {r['rss'][-1]:.0f} MiB: growth {growth:+.1f}%; target <= "
+              f"{TARGET_RESET_GROWTH_PERCENT:.0f}%: {verdict}")
         marks = sorted({1, warmup, 25, 50, 75, 100, len(r["rss"])} & set(range(1, len(r["rss"]) + 1)))
         print("RSS after reset " + ", ".join(f"{i}: {r['rss'][i - 1]:.0f}" for i in marks) + " MiB")
-    print(f"exceptions shown: {r['exceptions']}, server tracebacks: {r['tracebacks']}")
+    print(f"exceptions shown: {r['exceptions']}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", default="1,10,30", help="class sizes, comma separated")
-    parser.add_argument("--steps", type=int, default=3, help="Step presses per session")
+    parser.add_argument("--scenarios", default="same,seeds", help="same (one lesson) and/or seeds (one seed each)")
+    parser.add_argument("--steps", type=int, default=3, help="Step presses per student")
     parser.add_argument("--lesson", default="sigmoid-saturates", help="the lesson every student opens")
-    parser.add_argument("--level-timeout", type=float, default=480, help="seconds per class size at most")
-    parser.add_argument("--first-step-timeout", type=float, default=300)
+    parser.add_argument("--clients", choices=("protocol", "browser"), default="protocol")
+    parser.add_argument("--app", default="dashboard/server.py", help="the entry `streamlit run` starts")
+    parser.add_argument("--level-timeout", type=float, default=600, help="seconds one script run may take at most")
+    parser.add_argument("--warm-timeout", type=float, default=300)
+    parser.add_argument("--via-lessons-page", action="store_true",
+                        help="open the lesson with its button on the Lessons page (trees without lesson links; "
+                             "the seeds scenario needs links)")
     parser.add_argument("--resets", type=int, default=100)
     parser.add_argument("--reset-warmup", type=int, default=10)
-    parser.add_argument("--reset-timeout", type=float, default=480)
-    parser.add_argument("--app", default="dashboard/app.py",
-                        help="the Streamlit entry script; several, comma separated, alternate level by level")
     parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                         help="an environment variable for the server (e.g. MALLOC_ARENA_MAX=2); repeatable")
     args = parser.parse_args()
-    server_env = dict(item.split("=", 1) for item in args.server_env)
 
-    from playwright.sync_api import sync_playwright
+    levels = []
+    browser = playwright = None
+    if args.clients == "browser":
+        from _server import launch_chromium
+        from playwright.sync_api import sync_playwright
 
-    apps = [a for a in args.app.split(",") if a]
-    levels, reset_results = [], {}
-    with sync_playwright() as playwright:
+        playwright = sync_playwright().start()
         browser = launch_chromium(playwright)
-        try:
-            for level, n in enumerate(int(v) for v in args.sessions.split(",") if v):
-                for app in apps[level % len(apps):] + apps[:level % len(apps)]:  # the order rotates per level
-                    print(f"N = {n} sessions on {app} (lesson {args.lesson}, {args.steps} Steps each, "
-                          f"at most {args.level_timeout:.0f} s)...", flush=True)
-                    levels.append({"app": app, **run_level(browser, app, n, args.steps, args.lesson,
-                                                           args.level_timeout, args.first_step_timeout, server_env)})
-                    print_levels(levels[-1:])
-            for app in apps if args.resets else []:
-                print(f"{args.resets} resets in one session on {app} (at most {args.reset_timeout:.0f} s)...",
-                      flush=True)
-                reset_results[app] = resets(browser, app, args.resets, args.reset_warmup, args.lesson,
-                                            args.reset_timeout, server_env)
-        finally:
+    try:
+        for n in (int(v) for v in args.sessions.split(",") if v):
+            for scenario in (s for s in args.scenarios.split(",") if s):
+                if n == 1 and scenario == "seeds":
+                    continue  # one student is one run either way
+                print(f"N = {n}, {scenario} (lesson {args.lesson}, {args.steps} Steps each, {args.clients} clients, "
+                      f"{args.app})...", flush=True)
+                levels.append(run_level(args, n, scenario, browser))
+                print_levels(levels[-1:])
+        resets = None
+        if args.resets:
+            print(f"{args.resets} resets in one session...", flush=True)
+            with DashboardServer(app=args.app, start_timeout_s=120) as server:
+                wait_warm(server, args.warm_timeout)
+                resets = asyncio.run(protocol_resets(server, args.resets, args.reset_warmup, args.lesson,
+                                                     args.level_timeout))
+    finally:
+        if browser is not None:
             browser.close()
-    print(f"\nClassroom load, lesson {args.lesson}:")
+            playwright.stop()
+    print(f"\nClassroom load, lesson {args.lesson}, {args.clients} clients, {args.app}, "
+          f"load average before: {os.getloadavg()[0]:.1f}:")
     print_levels(levels)
-    for app, reset_result in reset_results.items():
-        print(f"\n{app}:", end="")
-        print_resets(reset_result, args.reset_warmup)
+    print_verdicts(levels)
+    if resets is not None:
+        print_resets(resets, args.reset_warmup)
 
 
 if __name__ == "__main__":

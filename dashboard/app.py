@@ -13,19 +13,24 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-# Streamlit calls Keras's process-wide clear_session after every script run of every session
-# (script_runner._clean_problem_modules). That empties TensorFlow's kernel cache for the
-# whole process, so each session's next compiled step is instantiated again (seconds per
-# Step), and it resets Keras global state under the feet of concurrent sessions. Runs
-# never rely on Keras global state (see DESIGN.md), so that clean-up is switched off.
-from streamlit.runtime.scriptrunner import script_runner as _script_runner  # noqa: E402
+# Streamlit would clear Keras's process-wide session after every script run of every
+# session, under the feet of the shared compiled cores (see dashboard/compat.py).
+from dashboard import compat  # noqa: E402
 
-_script_runner._clean_problem_modules = lambda: None
+compat.keep_keras_session()
+
+# The lessons' networks are prepared on a background thread, once per process (already
+# running when the server was started through dashboard/server.py); pages draw meanwhile.
+from dashboard import warm  # noqa: E402
+
+warm.start_warm_up()
 
 # Material icons ship with Streamlit; emoji need a colour-emoji font the projector PC may lack.
 st.set_page_config(page_title="cnnviz — inside a CNN while it trains", page_icon=":material/biotech:", layout="wide")
 __import__("dashboard.style").style.apply()  # projector CSS: columns wrap, labels are never cut off
 __import__("dashboard.guarded").guarded.configure_once()  # resource budgets from the environment / secrets
+warm.wait_for_imports()  # one thread imports TensorFlow and the dashboard, not two at once
+warm.prefetch_chart_library()  # the browser starts loading plotly.js while the page computes
 
 # Not "pages/": Streamlit auto-lists a folder of that name before st.navigation first runs,
 # so a deep link to a fresh server would show file names instead of this navigation.
@@ -47,4 +52,13 @@ navigation = st.navigation({
         st.Page(PAGES / "architecture.py", title="Architecture", icon=":material/account_tree:", url_path="architecture"),
     ],
 })
-navigation.run()
+# A link with a lesson or settings (?lesson=he-rescues, ?arch=lenet5&seed=3, ...) is applied
+# once per session before its page draws; a bad one says why and opens the defaults.
+from dashboard import links  # noqa: E402
+
+with warm.page_running():
+    links.apply_link(navigation.url_path)
+    warm.show_progress()
+    navigation.run()
+if navigation.url_path == "activations":
+    links.share_current_run()

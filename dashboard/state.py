@@ -155,3 +155,7 @@ def session_runs(exclude=()) -> list:
     found += list((st.session_state.get(COMPARE_RUNS) or {}).values())
     unique = {id(run): run for run in found if run is not None and hasattr(run, "step_count")}
     return [run for key, run in unique.items() if key not in skip]
+# --- Links (dashboard/links.py) and the warm server (dashboard/warm.py) ---
+LINK_APPLIED = "cnnviz:link_applied"  # the URL parameters already applied in this session (applied once)
+LINK_NOTICE = "cnnviz:link_notice"  # what was wrong with that link, shown while it stays open
+CHART_LIBRARY_REQUESTED = "cnnviz:chart_library_requested"  # the blank chart that makes the browser load plotly.js

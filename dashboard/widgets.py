@@ -35,6 +35,11 @@ DEFAULTS = {"arch": _DEFAULT.arch, "init": _DEFAULT.init, "optimizer": _DEFAULT.
             "probe_every": _DEFAULT.probe_every, "input_shape": "", **PLAIN_DEFAULTS["plain_mlp"]}
 # Streamlit's built-in Material icons: they render on any classroom PC, emoji fonts may not.
 SEVERITY_ICONS = {"error": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
+# Run fields without a sidebar control: a link (dashboard/links.py) or a lesson may still set
+# them, under the same session keys a control would use (None: the architecture's or optimizer's default).
+PLAIN_NET_FIELDS = ("depth", "width", "activation", "norm", "residual")
+EXTRA_RUN_FIELDS = ("input_range", "momentum", "beta1", "beta2", "rho", "epsilon", "depth", "width", "activation",
+                    "norm", "residual")
 # Fields whose change means a different network or different data: a new run is needed.
 RUN_DEFINING_FIELDS = ("arch", "init", "optimizer", "lr", "dataset", "batch_size", "seed", "input_shape",
                        *PLAIN_SETTINGS)
@@ -43,6 +48,11 @@ RUN_DEFINING_FIELDS = ("arch", "init", "optimizer", "lr", "dataset", "batch_size
 # ("extras") so the next Train or Reset builds that same run, not one with these at defaults.
 OPTIMIZER_FIELDS = ("momentum", "beta1", "beta2", "rho", "epsilon")
 EXTRA_FIELDS = ("classes", "input_range", *OPTIMIZER_FIELDS)
+# What a link (dashboard/links.py) may set beyond the basic controls: as session keys of the page,
+# read back by run_settings (plain-net fields have sidebar controls, the others do not).
+PLAIN_NET_FIELDS = PLAIN_SETTINGS
+LINK_ONLY_FIELDS = ("input_range", *OPTIMIZER_FIELDS)
+EXTRA_RUN_FIELDS = (*LINK_ONLY_FIELDS, *PLAIN_NET_FIELDS)
 # The library's hint names a command-line flag; a page names its own control instead.
 PAGE_OFFLINE_HINT = 'pick "mnist-sample" in the Dataset box (10,000 real MNIST digits that come with cnnviz)'
 _NOT_CACHED = re.compile(r"dataset '([\w-]+)' is not in the Keras cache \(.*\) and CNNVIZ_OFFLINE is set")
@@ -214,6 +224,9 @@ def run_settings(page: str, names=RUN_SETTINGS, container=None, heading: str = "
             values["input_shape"] = st.text_input(
                 "Input shape H,W,C", key=key("input_shape"), placeholder="blank: the architecture's own",
                 help="Images are padded or resized to this shape. Too small a shape for the network is refused.")
+    for name in LINK_ONLY_FIELDS:  # set by a link or a lesson, not drawn
+        if name not in names and state.get(key(name)) is not None:
+            values[name] = state.get(key(name))
     show_extras(page, values)
     return values
 
@@ -292,9 +305,11 @@ def config_from_settings(values: dict, extras: dict | None = None, **overrides) 
     if is_plain(merged["arch"]):  # the plain-net controls count only for plain nets
         plain = {"depth": int(merged["depth"]), "width": int(merged["width"]), "activation": merged["activation"],
                  "norm": merged["norm"], "residual": bool(merged["residual"])}
+    linked = {name: merged[name] for name in LINK_ONLY_FIELDS if merged.get(name) is not None}
     config = RunConfig(arch=merged["arch"], init=merged["init"], optimizer=merged["optimizer"],
                        lr=float(merged["lr"]), dataset=merged["dataset"], batch_size=int(merged["batch_size"]),
-                       seed=int(merged["seed"]), probe_every=int(merged["probe_every"]), input_shape=shape, **plain)
+                       seed=int(merged["seed"]), probe_every=int(merged["probe_every"]), input_shape=shape,
+                       **plain, **linked)
     fields = applicable_extras(extras or {}, config.arch, config.optimizer)
     return config.replace(**fields) if fields else config
 

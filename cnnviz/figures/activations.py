@@ -19,6 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from cnnviz.figures import specs
 from cnnviz.snapshot import Snapshot
 from cnnviz.histograms import Summary
 
@@ -26,7 +27,7 @@ from cnnviz.histograms import Summary
 from cnnviz.figures.style import (  # noqa: F401
     DEPTH_SCALE, FONT_SIZE, HOUSE_TEMPLATE, INIT_COLOURS, LAYER_COLOURS, LEGEND_BELOW, MAX_LEGEND_ENTRIES,
     SUBPLOT_TITLE_SIZE, TITLE_SIZE, finite_positive, full_title, label_colour, layer_colour, layer_colours, log_ticks,
-    short_number, style, title_layout, two_line_title)
+    short_number, style, style_spec, title_layout, two_line_title)
 
 SQUASHING_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
 
@@ -87,15 +88,15 @@ def histogram_table(snapshot: Snapshot, post_activation: bool = False) -> pd.Dat
     return pd.DataFrame(rows, columns=["step", "layer", "activation", "view", "bin_left", "bin_right", "count"])
 
 
-def _histogram_bar(edges: np.ndarray, counts: np.ndarray, colour: str, name: str) -> go.Bar:
+def _histogram_bar(edges: np.ndarray, counts: np.ndarray, colour: str, name: str) -> dict:
     keep = counts > 0  # empty bins draw nothing anyway, and a log axis cannot show 0
     left, right = edges[:-1][keep], edges[1:][keep]
-    return go.Bar(
-        x=((left + right) / 2).tolist(), y=counts[keep].tolist(), width=(right - left).tolist(),
-        marker={"color": colour, "line": {"width": 0}}, name=name, showlegend=False,
-        customdata=np.column_stack([left, right]).tolist(),
-        hovertemplate=name + "<br>[%{customdata[0]:.3g}, %{customdata[1]:.3g}): %{y:,} values<extra></extra>",
-    )
+    return {
+        "type": "bar", "x": ((left + right) / 2).tolist(), "y": counts[keep].tolist(), "width": (right - left).tolist(),
+        "marker": {"color": colour, "line": {"width": 0}}, "name": name, "showlegend": False,
+        "customdata": np.column_stack([left, right]).tolist(),
+        "hovertemplate": name + "<br>[%{customdata[0]:.3g}, %{customdata[1]:.3g}): %{y:,} values<extra></extra>",
+    }
 
 
 _compact = short_number  # short alias used by the panel titles below
@@ -151,31 +152,35 @@ def histogram_grid(snapshot: Snapshot, post_activation: bool = False, shared_x: 
     """
     layers = snapshot.layers
     rows, cols = _grid_shape(max(len(layers), 1))
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[_layer_title(l, post_activation) for l in layers] or [""],
-                        horizontal_spacing=0.07, vertical_spacing=min(0.16, 0.6 / rows),
-                        x_title="post-activation value" if post_activation else "pre-activation value",
-                        y_title="count" + (" (log scale)" if log_counts else ""))
-    skipped = []
+    titles = [_layer_title(l, post_activation) for l in layers] or [""]
+    # One dict spec, validated once (specs module): the incremental plotly calls cost ~10x more.
+    layout, axes = specs.subplot_layout(
+        rows, cols, titles=len(titles), horizontal_spacing=0.07, vertical_spacing=min(0.16, 0.6 / rows),
+        x_title="post-activation value" if post_activation else "pre-activation value",
+        y_title="count" + (" (log scale)" if log_counts else ""))
+    specs.set_subplot_titles(layout, titles)
+    data, skipped = [], []
     for index, layer in enumerate(layers):
         hist = layer_histogram(layer.pre_activation, layer.activation, post_activation)
         if hist is None:
             skipped.append(layer.name)
             continue
-        fig.add_trace(_histogram_bar(*hist, layer_colour(index), layer.name),
-                      row=index // cols + 1, col=index % cols + 1)
+        data.append({**_histogram_bar(*hist, layer_colour(index), layer.name),
+                     **axes[(index // cols + 1, index % cols + 1)]})
     if shared_x:
-        fig.update_xaxes(matches="x")
+        specs.update_axes(layout, "xaxis", {"matches": "x"})
     if log_counts:
-        fig.update_yaxes(type="log", dtick=1)  # one tick per decade: minor digits crowd small panels
-    fig.update_layout(bargap=0)
-    fig.update_annotations(font_size=SUBPLOT_TITLE_SIZE)
+        specs.update_axes(layout, "yaxis", {"type": "log", "dtick": 1})  # one tick per decade: minor digits crowd
+    layout["bargap"] = 0
+    for annotation in layout.get("annotations", []):
+        specs.merge(annotation, {"font": {"size": SUBPLOT_TITLE_SIZE}})
     view = "Post-activation (what the next layer sees)" if post_activation else "Pre-activation"
     title = f"{view} histograms per layer — step {snapshot.step}"
     if skipped:
         title += f"<br><sup>not drawn (non-finite values): {', '.join(skipped)}</sup>"
-    fig = style(fig, title, height=250 * rows + 160)
-    fig.update_layout(margin={"t": 120})  # the first row's two-line panel titles sit under the title
-    return fig
+    layout = style_spec(layout, title, height=250 * rows + 160)
+    layout["margin"]["t"] = 120  # the first row's two-line panel titles sit under the title
+    return specs.figure(data, layout)
 
 
 def comparison_histogram_grid(snapshots: Mapping[str, Snapshot], post_activation: bool = False,
@@ -282,38 +287,38 @@ def std_per_layer(snapshots, predicted: Mapping[str, float] | None = None, title
     the title instead.
     """
     entries = _as_entries(snapshots)
-    fig = go.Figure()
-    skipped = []
+    data, skipped = [], []
     for index, (label, snap) in enumerate(entries):
         names = [l.name for l in snap.layers]
         stds = [l.pre_activation.std for l in snap.layers]
         keep = [finite_positive(s) for s in stds]
         skipped += [f"{label}: {n}" if len(entries) > 1 else n for n, k in zip(names, keep) if not k]
         colour = label_colour(label, index) if len(entries) > 1 else layer_colour(0)
-        fig.add_trace(go.Scatter(
-            x=[n for n, k in zip(names, keep) if k], y=[s for s, k in zip(stds, keep) if k],
-            mode="lines+markers", name=f"measured ({label})" if len(entries) == 1 else label,
-            line={"color": colour, "width": 3}, marker={"size": 10},
-            hovertemplate=label + "<br>%{x}: σ = %{y:.3g}<extra></extra>",
-        ))
+        data.append({
+            "type": "scatter", "x": [n for n, k in zip(names, keep) if k], "y": [s for s, k in zip(stds, keep) if k],
+            "mode": "lines+markers", "name": f"measured ({label})" if len(entries) == 1 else label,
+            "line": {"color": colour, "width": 3}, "marker": {"size": 10},
+            "hovertemplate": label + "<br>%{x}: σ = %{y:.3g}<extra></extra>",
+        })
     if predicted:
         order = [l.name for l in entries[0][1].layers] if entries else list(predicted)
         points = [(n, predicted[n]) for n in order if n in predicted and finite_positive(predicted[n])]
         if points:
-            fig.add_trace(go.Scatter(
-                x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers", name=predicted_label,
-                line={"color": "#444444", "width": 2, "dash": "dash"}, marker={"size": 8, "symbol": "diamond-open"},
-                hovertemplate="theory<br>%{x}: σ = %{y:.3g}<extra></extra>",
-            ))
-    fig.update_xaxes(title_text="layer (input side → output side)", type="category")
-    shown = [y for trace in fig.data for y in trace.y]
-    fig.update_yaxes(title_text="std of pre-activation (log scale)", type="log", **log_ticks(shown))
+            data.append({
+                "type": "scatter", "x": [p[0] for p in points], "y": [p[1] for p in points], "mode": "lines+markers",
+                "name": predicted_label, "line": {"color": "#444444", "width": 2, "dash": "dash"},
+                "marker": {"size": 8, "symbol": "diamond-open"},
+                "hovertemplate": "theory<br>%{x}: σ = %{y:.3g}<extra></extra>",
+            })
+    shown = [y for trace in data for y in trace["y"]]
+    layout = {"xaxis": {"title": {"text": "layer (input side → output side)"}, "type": "category"},
+              "yaxis": {"title": {"text": "std of pre-activation (log scale)"}, "type": "log", **log_ticks(shown)}}
     title = title or "Pre-activation spread per layer"
     if skipped:
         title += f"<br><sup>not drawn (std zero or non-finite): {', '.join(skipped)}</sup>"
-    fig = style(fig, title, height=470)
-    fig.update_layout(legend=LEGEND_BELOW)
-    return fig
+    style_spec(layout, title, height=470)
+    specs.merge(layout, {"legend": LEGEND_BELOW})
+    return specs.figure(data, layout)
 
 
 def compare_std_chart(snapshots: Mapping[str, Snapshot], predicted: Mapping[str, float] | None = None) -> go.Figure:

@@ -40,6 +40,7 @@ HOUSE_TEMPLATE = go.layout.Template(layout={
     key: value for key, value in pio.templates["plotly_white"].to_plotly_json()["layout"].items()
     if key not in ("colorscale", "coloraxis", "geo", "mapbox", "polar", "scene", "ternary", "shapedefaults",
                    "annotationdefaults")})
+_HOUSE_TEMPLATE_JSON = HOUSE_TEMPLATE.to_plotly_json()
 
 
 # Many layers (VGG16's 16) are coloured by depth along this scale, dark enough on white at both ends.
@@ -126,6 +127,23 @@ def style(fig: go.Figure, title: str, height: int | None = None) -> go.Figure:
     if height is not None:
         fig.update_layout(height=height)
     return fig
+
+
+def style_spec(layout: dict, title: str, height: int | None = None) -> dict:
+    """:func:`style` for a figure built as a plain dict (:mod:`cnnviz.figures.specs`): the same look,
+    without plotly's per-call validation (a page redraw builds several figures)."""
+    from cnnviz.figures import specs
+
+    specs.merge(layout, {"title": title_layout(title), "font": {"size": FONT_SIZE},
+                         "margin": {"l": 70, "r": 30, "t": 90, "b": 70},
+                         "legend": {"font": {"size": FONT_SIZE - 1}}, "hoverlabel": {"font": {"size": FONT_SIZE - 2}}})
+    layout["template"] = _HOUSE_TEMPLATE_JSON
+    axis_fonts = {"tickfont": {"size": FONT_SIZE - 1}, "title": {"font": {"size": FONT_SIZE}}}
+    specs.update_axes(layout, "xaxis", axis_fonts)
+    specs.update_axes(layout, "yaxis", axis_fonts)
+    if height is not None:
+        layout["height"] = height
+    return layout
 
 
 def log_ticks(values) -> dict:

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
+from cnnviz.figures import specs
 from cnnviz.histograms import histogram_edges, rebin
 from cnnviz.figures.style import (LEGEND_BELOW, SUBPLOT_TITLE_SIZE, finite_positive, label_colour, layer_colours,
-                                   log_ticks, style)
+                                   log_ticks, style, style_spec)
 
 MAX_HEATMAP_STEPS = 300  # more probed steps than this are thinned evenly (the last one always kept)
 # A layer whose values reach this many times its narrowest step's span gets an asinh value axis.
@@ -37,9 +37,11 @@ def step_ticks(steps) -> dict:
     return {"tickmode": "linear", "tick0": 0, "dtick": dtick}
 
 
-def _empty(fig: go.Figure, message: str) -> go.Figure:
-    fig.add_annotation(text=message, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False, font={"size": 18})
-    return fig
+def _empty(layout: dict, message: str) -> dict:
+    """A centred note instead of data (layout of a figure built as a dict spec)."""
+    layout.setdefault("annotations", []).append({"text": message, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
+                                                 "showarrow": False, "font": {"size": 18}})
+    return layout
 
 
 # ------------------------------------------------------------------ heatmap
@@ -53,9 +55,21 @@ def heatmap_table(history: pd.DataFrame, layer: str) -> pd.DataFrame:
     logarithmic far out — so the early, narrow histograms keep their shape instead of
     collapsing into one row; :func:`heatmap_scale` gives that scale (None: linear grid).
     """
+    steps, edges, counts, _ = _heatmap_grid(history, layer)
+    if not steps:
+        return pd.DataFrame(columns=["step", "bin_lo", "bin_hi", "bin_centre", "count"])
+    bins = len(edges) - 1
+    return pd.DataFrame({"step": np.repeat(steps, bins), "bin_lo": np.tile(edges[:-1], len(steps)),
+                         "bin_hi": np.tile(edges[1:], len(steps)),
+                         "bin_centre": np.tile((edges[:-1] + edges[1:]) / 2, len(steps)),
+                         "count": counts.T.reshape(-1)})
+
+
+def _heatmap_grid(history: pd.DataFrame, layer: str) -> tuple[list[int], np.ndarray, np.ndarray, float | None]:
+    """(steps, common edges, counts[bin, step], asinh scale or None) behind :func:`heatmap_table` and the figure."""
     rows = _heatmap_rows(history, layer)
     if rows.empty:
-        return pd.DataFrame(columns=["step", "bin_lo", "bin_hi", "bin_centre", "count"])
+        return [], np.zeros(0), np.zeros((0, 0)), None
     bins = len(rows["hist_counts"].iloc[0])
     lo, hi = float(rows["hist_lo"].min()), float(rows["hist_hi"].max())
     scale = _asinh_scale(rows)
@@ -63,13 +77,9 @@ def heatmap_table(history: pd.DataFrame, layer: str) -> pd.DataFrame:
         edges = np.linspace(lo, hi, bins + 1)
     else:
         edges = scale * np.sinh(np.linspace(np.arcsinh(lo / scale), np.arcsinh(hi / scale), bins + 1))
-    out = []
-    for step, step_lo, step_hi, counts in zip(rows["step"], rows["hist_lo"], rows["hist_hi"], rows["hist_counts"]):
-        own = histogram_edges(float(step_lo), float(step_hi), len(counts))
-        moved = rebin(own, counts, edges)
-        out.append(pd.DataFrame({"step": int(step), "bin_lo": edges[:-1], "bin_hi": edges[1:],
-                                 "bin_centre": (edges[:-1] + edges[1:]) / 2, "count": moved}))
-    return pd.concat(out, ignore_index=True)
+    columns = [rebin(histogram_edges(float(step_lo), float(step_hi), len(counts)), counts, edges)
+               for step_lo, step_hi, counts in zip(rows["hist_lo"], rows["hist_hi"], rows["hist_counts"])]
+    return [int(step) for step in rows["step"]], edges, np.column_stack(columns), scale
 
 
 def _heatmap_rows(history: pd.DataFrame, layer: str) -> pd.DataFrame:
@@ -131,33 +141,31 @@ def histogram_heatmap(history: pd.DataFrame, layer: str) -> go.Figure:
     while the loss falls is a layer that is learning calmly. When the values grow by
     decades the value axis turns logarithmic away from 0 (its ticks say so).
     """
-    table = heatmap_table(history, layer)
-    fig = go.Figure()
+    steps, edges, counts, scale = _heatmap_grid(history, layer)
     title = f"{layer}: histogram at every probed step"
-    if table.empty:
-        return style(_empty(fig, "no finite histograms for this layer yet"), title, height=430)
-    scale = heatmap_scale(history, layer)
-    grid = table.pivot(index="bin_centre", columns="step", values="count").sort_index()
-    z = np.log10(1.0 + grid.to_numpy(dtype=float))
+    if not steps:
+        return specs.figure([], style_spec(_empty({}, "no finite histograms for this layer yet"), title, height=430))
+    z = np.log10(1.0 + counts)
     top = max(1, math.ceil(float(z.max())))
     ticks = [math.log10(1 + 10 ** k) for k in range(top + 1)]
-    centres = grid.index.to_numpy(dtype=float)
+    centres = (edges[:-1] + edges[1:]) / 2
     y = centres if scale is None else np.arcsinh(centres / scale)
-    fig.add_trace(go.Heatmap(
-        x=[int(s) for s in grid.columns], y=y.tolist(), z=z.tolist(), colorscale="Viridis",
-        zmin=0.0, colorbar={"title": {"text": "count (log)"}, "tickvals": ticks,
-                            "ticktext": [f"{10 ** k:,}" for k in range(top + 1)]},
-        customdata=np.dstack([grid.to_numpy(dtype=float).round(),
-                              np.repeat(centres[:, None], grid.shape[1], axis=1)]).tolist(),
-        hovertemplate="step %{x}<br>value ≈ %{customdata[1]:.3g}<br>≈ %{customdata[0]:,.0f} values<extra></extra>",
-    ))
-    fig.update_xaxes(title_text="training step", **step_ticks(grid.columns))
+    heatmap = {
+        "type": "heatmap", "x": steps, "y": y.tolist(), "z": z.tolist(),
+        "colorscale": "Viridis", "zmin": 0.0,
+        "colorbar": {"title": {"text": "count (log)"}, "tickvals": ticks,
+                     "ticktext": [f"{10 ** k:,}" for k in range(top + 1)]},
+        "customdata": np.dstack([counts.round(), np.repeat(centres[:, None], counts.shape[1], axis=1)]).tolist(),
+        "hovertemplate": ("step %{x}<br>value ≈ %{customdata[1]:.3g}<br>≈ %{customdata[0]:,.0f} values"
+                          "<extra></extra>"),
+    }
+    layout = {"xaxis": {"title": {"text": "training step"}, **step_ticks(steps)}}
     if scale is None:
-        fig.update_yaxes(title_text="pre-activation value")
+        layout["yaxis"] = {"title": {"text": "pre-activation value"}}
     else:
-        fig.update_yaxes(title_text="pre-activation value (log scale away from 0)",
-                         **_asinh_ticks(float(centres.min()), float(centres.max()), scale))
-    return style(fig, title, height=430)
+        layout["yaxis"] = {"title": {"text": "pre-activation value (log scale away from 0)"},
+                           **_asinh_ticks(float(centres.min()), float(centres.max()), scale)}
+    return specs.figure([heatmap], style_spec(layout, title, height=430))
 
 
 # ------------------------------------------------------------------ gradients
@@ -181,46 +189,51 @@ def gradient_and_update_chart(history: pd.DataFrame) -> go.Figure:
     large for that layer, far below mean it hardly moves.
     """
     table = gradient_table(history)
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14,
-                        subplot_titles=["gradient ‖∇w‖<br>(log scale)",
-                                        "update ‖Δw‖/‖w‖<br>(log scale)"])
+    layout, axes = specs.subplot_layout(1, 2, titles=2, horizontal_spacing=0.14)
+    specs.set_subplot_titles(layout, ["gradient ‖∇w‖<br>(log scale)", "update ‖Δw‖/‖w‖<br>(log scale)"])
     title = "Gradients and update sizes per layer"
     if table.empty:
-        return style(_empty(fig, "no gradients measured yet"), title, height=440)
+        return specs.figure([], style_spec(_empty(layout, "no gradients measured yet"), title, height=440))
     colours, colour_bar = layer_colours(table["layer"].unique())
+    data = []
     for layer, rows in table.groupby("layer", sort=False):
-        colour = colours[layer]
         for col, column in ((1, "grad_norm"), (2, "update_ratio")):
             keep = rows[column].map(finite_positive)
-            fig.add_trace(go.Scatter(
-                x=rows.loc[keep, "step"].tolist(), y=rows.loc[keep, column].astype(float).tolist(),
-                mode="lines+markers", marker={"size": 5}, line={"color": colour, "width": 2.5},
-                name=layer, legendgroup=layer, showlegend=col == 1 and colour_bar is None,
-                hovertemplate=f"{layer}<br>step %{{x}}: %{{y:.3g}}<extra></extra>",
-            ), row=1, col=col)
-    if colour_bar is not None:
-        fig.add_trace(colour_bar, row=1, col=2)
+            data.append({
+                "type": "scatter", "x": rows.loc[keep, "step"].tolist(),
+                "y": rows.loc[keep, column].astype(float).tolist(),
+                "mode": "lines+markers", "marker": {"size": 5}, "line": {"color": colours[layer], "width": 2.5},
+                "name": layer, "legendgroup": layer, "showlegend": col == 1 and colour_bar is None,
+                "hovertemplate": f"{layer}<br>step %{{x}}: %{{y:.3g}}<extra></extra>", **axes[(1, col)],
+            })
+    if colour_bar is not None:  # many layers: coloured by depth, with a colour bar instead of a legend
+        data.append({**colour_bar.to_plotly_json(), **axes[(1, 2)]})
     band = (HEALTHY_UPDATE_RATIO / 10 ** 0.5, HEALTHY_UPDATE_RATIO * 10 ** 0.5)  # half a decade either side
-    fig.add_hrect(y0=band[0], y1=band[1], row=1, col=2,
-                  fillcolor="#2ca02c", opacity=0.15, line_width=0)
-    fig.add_hline(y=HEALTHY_UPDATE_RATIO, row=1, col=2, line={"color": "#2ca02c", "dash": "dash", "width": 2})
-    # Annotations on a log axis take log10 of the value (add_hline's own label lands elsewhere).
-    fig.add_annotation(text="1e-3 rule of thumb", xref="x2 domain", yref="y2", x=0.0, xanchor="left",
-                       y=math.log10(HEALTHY_UPDATE_RATIO * 10 ** 0.5), yanchor="bottom", showarrow=False,
-                       font={"size": 13, "color": "#1b7a1b"})
+    right = axes[(1, 2)]
+    layout["shapes"] = [
+        {"type": "rect", "x0": 0, "x1": 1, "xref": f"{right['xaxis']} domain", "y0": band[0], "y1": band[1],
+         "yref": right["yaxis"], "fillcolor": "#2ca02c", "opacity": 0.15, "line": {"width": 0}},
+        {"type": "line", "x0": 0, "x1": 1, "xref": f"{right['xaxis']} domain", "y0": HEALTHY_UPDATE_RATIO,
+         "y1": HEALTHY_UPDATE_RATIO, "yref": right["yaxis"], "line": {"color": "#2ca02c", "dash": "dash", "width": 2}}]
+    for annotation in layout["annotations"]:  # the subplot titles
+        specs.merge(annotation, {"font": {"size": SUBPLOT_TITLE_SIZE}})
+    # Annotations on a log axis take log10 of the value (a line's own label would land elsewhere).
+    layout["annotations"].append({"text": "1e-3 rule of thumb", "xref": "x2 domain", "yref": "y2", "x": 0.0,
+                                  "xanchor": "left", "y": math.log10(HEALTHY_UPDATE_RATIO * 10 ** 0.5),
+                                  "yanchor": "bottom", "showarrow": False, "font": {"size": 13, "color": "#1b7a1b"}})
     if not table["update_ratio"].map(finite_positive).any():
         # Step 0 has a gradient (the one step 1 will apply) but no update yet.
-        fig.add_annotation(text="press Step or Train:<br>update sizes exist<br>after the first step",
-                           xref="x2 domain", yref="y2 domain", x=0.5, y=0.5, showarrow=False, font={"size": 15})
-    fig.update_xaxes(title_text="training step", **step_ticks(table["step"]))
-    fig.update_yaxes(type="log")
+        layout["annotations"].append({"text": "press Step or Train:<br>update sizes exist<br>after the first step",
+                                      "xref": "x2 domain", "yref": "y2 domain", "x": 0.5, "y": 0.5, "showarrow": False,
+                                      "font": {"size": 15}})
+    specs.update_axes(layout, "xaxis", {"title": {"text": "training step"}, **step_ticks(table["step"])})
+    specs.update_axes(layout, "yaxis", {"type": "log"})
     # The subplot titles name the quantities: y-axis titles between the panels would cover the left one.
-    fig.update_yaxes(row=1, col=1, **log_ticks(table["grad_norm"]))
-    fig.update_yaxes(row=1, col=2, **log_ticks([*table["update_ratio"], *band]))
-    fig.update_annotations(font_size=SUBPLOT_TITLE_SIZE)
-    fig = style(fig, title, height=480)
-    fig.update_layout(legend=LEGEND_BELOW)
-    return fig
+    specs.merge(layout["yaxis"], log_ticks(table["grad_norm"]))
+    specs.merge(layout["yaxis2"], log_ticks([*table["update_ratio"], *band]))
+    style_spec(layout, title, height=480)
+    specs.merge(layout, {"legend": LEGEND_BELOW})
+    return specs.figure(data, layout)
 
 
 # ------------------------------------------------------------------ loss
@@ -251,47 +264,53 @@ def loss_curve(history, chance_loss: float | None = None) -> go.Figure:
     """
     entries = _histories(history)
     single = len(entries) == 1
-    fig = make_subplots(specs=[[{"secondary_y": single}]])
-    notes = []
+    layout, axes = specs.subplot_layout(specs=[[{"secondary_y": single}]])
+    left, right = axes[(1, 1)], axes.get((1, 1, True))
+    data, notes = [], []
     for index, (label, frame) in enumerate(entries):
         table = loss_table(frame)
         keep = table["loss"].map(finite_positive)
         if (~keep).any():
             notes.append(f"{label}: non-finite loss at step {int(table.loc[~keep, 'step'].iloc[0])}"
                          if not single else f"non-finite loss at step {int(table.loc[~keep, 'step'].iloc[0])}")
-        fig.add_trace(go.Scatter(
-            x=table.loc[keep, "step"].tolist(), y=table.loc[keep, "loss"].astype(float).tolist(),
-            mode="lines+markers", marker={"size": 5}, name=label if not single else "loss",
-            line={"color": label_colour(label, index) if not single else "#1f77b4", "width": 3},
-            hovertemplate=(label if not single else "loss") + "<br>step %{x}: %{y:.4g}<extra></extra>",
-        ), secondary_y=False)
+        data.append({
+            "type": "scatter", "x": table.loc[keep, "step"].tolist(),
+            "y": table.loc[keep, "loss"].astype(float).tolist(),
+            "mode": "lines+markers", "marker": {"size": 5}, "name": label if not single else "loss",
+            "line": {"color": label_colour(label, index) if not single else "#1f77b4", "width": 3},
+            "hovertemplate": (label if not single else "loss") + "<br>step %{x}: %{y:.4g}<extra></extra>", **left,
+        })
         if single:
             accuracy = table["accuracy"].astype(float)
             ok = np.isfinite(accuracy)
-            fig.add_trace(go.Scatter(
-                x=table.loc[ok, "step"].tolist(), y=(accuracy[ok] * 100).tolist(), mode="lines",
-                name="batch accuracy", line={"color": "#ff7f0e", "width": 2, "dash": "dot"},
-                hovertemplate="step %{x}: %{y:.1f}%<extra></extra>",
-            ), secondary_y=True)
-    shown = [y for trace in fig.data if trace.yaxis in (None, "y") for y in trace.y]
+            data.append({
+                "type": "scatter", "x": table.loc[ok, "step"].tolist(), "y": (accuracy[ok] * 100).tolist(),
+                "mode": "lines", "name": "batch accuracy", "line": {"color": "#ff7f0e", "width": 2, "dash": "dot"},
+                "hovertemplate": "step %{x}: %{y:.1f}%<extra></extra>", **right,
+            })
+    shown = [y for trace in data if trace["yaxis"] == left["yaxis"] for y in trace["y"]]
     if chance_loss is not None and finite_positive(chance_loss):
         shown.append(chance_loss)
-        fig.add_hline(y=chance_loss, line={"color": "#7f7f7f", "dash": "dash", "width": 2}, secondary_y=False)
-        fig.add_annotation(text=f"chance: ln C = {chance_loss:.3f}", xref="x domain", yref="y", x=1.0,
-                           xanchor="right", y=math.log10(chance_loss), yanchor="bottom", showarrow=False,
-                           font={"size": 14, "color": "#555555"})
+        layout.setdefault("shapes", []).append({
+            "type": "line", "x0": 0, "x1": 1, "xref": f"{left['xaxis']} domain", "y0": chance_loss, "y1": chance_loss,
+            "yref": left["yaxis"], "line": {"color": "#7f7f7f", "dash": "dash", "width": 2}})
+        layout.setdefault("annotations", []).append({
+            "text": f"chance: ln C = {chance_loss:.3f}", "xref": "x domain", "yref": "y", "x": 1.0, "xanchor": "right",
+            "y": math.log10(chance_loss), "yanchor": "bottom", "showarrow": False,
+            "font": {"size": 14, "color": "#555555"}})
     all_steps = [step for _, frame in entries for step in loss_table(frame)["step"]]
-    fig.update_xaxes(title_text="training step", **step_ticks(all_steps))
-    fig.update_yaxes(title_text="cross-entropy loss (log scale)", type="log", secondary_y=False, **log_ticks(shown))
+    specs.update_axes(layout, "xaxis", {"title": {"text": "training step"}, **step_ticks(all_steps)})
+    specs.merge(layout["yaxis"], {"title": {"text": "cross-entropy loss (log scale)"}, "type": "log",
+                                  **log_ticks(shown)})
     if single:
-        fig.update_yaxes(title_text="batch accuracy (%)", range=[0, 100], secondary_y=True, showgrid=False,
-                         tickmode="linear", tick0=0, dtick=25)
+        specs.merge(layout["yaxis2"], {"title": {"text": "batch accuracy (%)"}, "range": [0, 100], "showgrid": False,
+                                       "tickmode": "linear", "tick0": 0, "dtick": 25})
     title = "Training loss" + (" and accuracy" if single else " per run")
     if notes:
         title += f"<br><sup>{'; '.join(notes)} (not drawn)</sup>"
-    fig = style(fig, title, height=460)
-    fig.update_layout(legend=LEGEND_BELOW)
-    return fig
+    style_spec(layout, title, height=460)
+    specs.merge(layout, {"legend": LEGEND_BELOW})
+    return specs.figure(data, layout)
 
 
 def histories_table(histories: Sequence[tuple[str, pd.DataFrame]] | dict) -> pd.DataFrame:

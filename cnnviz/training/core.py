@@ -175,15 +175,33 @@ class CompiledCore:
         return self.eager_calls <= EAGER_CALLS
 
     def warm(self) -> None:
-        """Trace every compiled function now (a background warm-up), without running them."""
+        """Trace every compiled function now (a background warm-up), and run each once.
+
+        Tracing alone leaves TensorFlow's instantiation of the traced graph (optimising it,
+        creating its kernels) to the first real call: about as long again as the trace.
+        So each function also runs once on a two-image batch of zeros; what that leaves in
+        the registers is garbage nobody may read, so a state they held is copied out first.
+        Call with :attr:`lock` held.
+        """
+        previous = self._holder()
+        if previous is not None and previous.values is None:
+            self.release_values(previous)
+        self.forget()
+        shape = tuple(self.model.inputs[0].shape[1:])
+        images, labels = tf.zeros((2, *shape), tf.float32), tf.zeros((2,), tf.int32)
         for function in self._functions.values():
-            function.get_concrete_function()
-        self._evaluate.get_concrete_function()
+            function(images, labels)
+        self._evaluate(images)
 
     @property
     def traced(self) -> int:
-        """How many compiled functions of this core have been traced."""
+        """How many compiled functions of this core have been traced (of :attr:`functions`)."""
         return sum(_traced(f) for f in [*self._functions.values(), self._evaluate])
+
+    @property
+    def functions(self) -> int:
+        """How many compiled functions this core has."""
+        return len(self._functions) + 1
 
     # ------------------------------------------------------------ graph code
     def _logits_graph(self, images):

@@ -4,7 +4,10 @@ A core serves one run at a time (its variables are registers, see
 :mod:`cnnviz.training.core`). The pool hands a free core of the right signature to
 whoever asks, preferring one whose registers already hold the asker's state (no copy),
 creates another while fewer than :func:`cores_per_signature` exist, and otherwise makes
-the asker wait for the first one to come free. Cores are never thrown away on the
+the asker wait for the first one to come free. Building and tracing are serialised per
+signature: while a core of a signature is being built, or traced by :meth:`CorePool.warm`
+(the server's warm-up), whoever asks for that signature waits for it rather than
+building and tracing a second one (seconds of CPU for nothing). Cores are never thrown away on the
 request path — TensorFlow would keep their traces' memory anyway — except that beyond
 :func:`max_cores` idle ones are dropped, least recently used first.
 """
@@ -44,6 +47,7 @@ class CorePool:
         self._cores: dict[tuple, list[CompiledCore]] = {}
         self._busy: set[int] = set()
         self._building: Counter = Counter()
+        self._warming: Counter = Counter()  # cores being traced by warm(), by signature
         self._last_used: dict[int, float] = {}
         self._changed = threading.Condition()
         self.traces_started = 0  # cores built in this process (each traces its functions once)
@@ -84,7 +88,10 @@ class CorePool:
                     core = next((c for c in free if state is not None and c.holds(state)), free[0])
                     self._busy.add(id(core))
                     break
-                if len(self._cores.get(key, [])) + self._building[key] < cores_per_signature():
+                # One build or warm-up trace of a signature at a time: the asker waits for it
+                # (then finds it free) instead of tracing a second core alongside.
+                if (not self._building[key] and not self._warming[key]
+                        and len(self._cores.get(key, [])) < cores_per_signature()):
                     self._building[key] += 1
                     core = None
                     break
@@ -103,6 +110,25 @@ class CorePool:
                 self._drop_idle()
         core.lock.acquire()
         return core
+
+    def warm(self, key: tuple, build: Callable[[], CompiledCore]) -> bool:
+        """Trace a core of ``key`` now (building one if none exists); False if none needed it.
+
+        Meanwhile, whoever asks for ``key`` waits for this core instead of building and
+        tracing another one.
+        """
+        with self.use(key, build) as core:
+            if core.traced == core.functions:
+                return False
+            with self._changed:
+                self._warming[key] += 1
+            try:
+                core.warm()
+            finally:
+                with self._changed:
+                    self._warming[key] -= 1
+                    self._changed.notify_all()
+        return True
 
     def _drop_idle(self) -> None:
         """Drop least recently used idle cores beyond :func:`max_cores` (pool lock held)."""

@@ -182,7 +182,7 @@ class Run:
         """Probe the network at step 0 once (this also computes the gradient step 1 will apply)."""
         if self._state.has_pending:
             return
-        with self.timeline.lock:
+        with self.timeline.compute:  # readers of the timeline's records do not wait for this
             step = self._state.step  # 0, or a version-1 checkpoint's step
             existing = self.timeline.states.get(step)
             if existing is not None and existing.has_pending:
@@ -195,10 +195,12 @@ class Run:
                 self.timeline.steps_computed += 1
                 core.release_values(state)  # step 0 is every session's anchor and starting point
                 snapshot = self._to_snapshot(core, out, step, labels)
-            self.timeline.record(snapshot, (step + 1, float(out["loss"])))
+            with self.timeline.lock:
+                self.timeline.record(snapshot, (step + 1, float(out["loss"])))
             self._check_next_step(out, snapshot, step, state)
-            self.timeline.states.pop(step, None)
-            self._move_to(self.timeline.adopt(state))
+            with self.timeline.lock:
+                self.timeline.states.pop(step, None)
+                self._move_to(self.timeline.adopt(state))
             self._anchor = self._state
 
     def restore(self, state: RunState, snapshots: list[Snapshot], losses: dict[int, float], halt: Halt | None,
@@ -228,7 +230,8 @@ class Run:
         """The network at initialization (step 0), measured on the first training batch."""
         self._ensure_started()
         with self.timeline.lock:
-            return self.timeline.snapshots[0] if 0 in self.timeline.snapshots else self._measure(0)
+            snapshot = self.timeline.snapshots.get(0)
+        return snapshot if snapshot is not None else self._measure(0)
 
     def initial_snapshot(self) -> Snapshot:
         """Same as :meth:`snapshot_at_init` (kept for existing callers)."""
@@ -248,17 +251,19 @@ class Run:
         target = self.step_count + 1
         if probe is None:
             probe = target % self.config.probe_every == 0 or target == 1
-        with self.timeline.lock:
+        with self.timeline.compute:  # one session computes a step; the others wait here, then find it
             if self.halted is not None:  # found by another session while this one waited
                 return None
             existing = self.timeline.states.get(target)
             recorded = target in self.timeline.snapshots
-            if existing is not None and (not probe or recorded):
-                self._move_to(existing)
-                self.timeline.prune()
+            if existing is None or (probe and not recorded):
+                self._compute_step(target, bool(probe) and not recorded)
+            else:
+                with self.timeline.lock:
+                    self._move_to(existing)
+                    self.timeline.prune()
+            with self.timeline.lock:
                 return self.timeline.snapshots.get(target) if probe else None
-            self._compute_step(target, bool(probe) and not recorded)
-            return self.timeline.snapshots.get(target) if probe else None
 
     def _compute_step(self, target: int, probe: bool) -> Snapshot | None:
         images, labels = self.batch(target + 1)  # the update applies batch `target`'s gradient; measure on the next
@@ -281,10 +286,12 @@ class Run:
                     self.timeline.retain(state)
                 if target % ANCHOR_EVERY == 0:
                     self._anchor = state
-        self.timeline.record(snapshot, (target + 1, float(out["loss"])))
+        with self.timeline.lock:
+            self.timeline.record(snapshot, (target + 1, float(out["loss"])))
         self._check_next_step(out, snapshot, target, state)
-        self._move_to(self.timeline.adopt(state))
-        self.timeline.prune()
+        with self.timeline.lock:
+            self._move_to(self.timeline.adopt(state))
+            self.timeline.prune()
         return snapshot
 
     def _update_halt(self, step: int, layer: str | None) -> Halt:

@@ -49,12 +49,16 @@ class Timeline:
 
     Everything is keyed by step: ``snapshots[k]`` describes the network after k updates,
     ``losses[k]`` is the training loss of step k (batch k on the weights of step k - 1).
-    Read and write under :attr:`lock`.
+    Read and write under :attr:`lock`; compute a step under :attr:`compute`.
     """
 
     def __init__(self, key=None):
         self.key = key
+        # Two locks: ``compute`` is held while a step of this timeline is computed (one session
+        # computes it, the others wait and then find it); ``lock`` guards the records and is only
+        # held for moments, so a session that merely draws never waits for someone else's step.
         self.lock = threading.RLock()
+        self.compute = threading.RLock()
         self.snapshots: dict[int, Snapshot] = {}
         self._snapshot_steps: list[int] = []
         self.losses: dict[int, float] = {}

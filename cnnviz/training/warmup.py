@@ -38,6 +38,7 @@ def warm_cores(configs: Iterable[RunConfig], progress: WarmUpProgress | None = N
     A configuration that cannot be built (say, too big for this machine) is skipped and
     named in ``progress.errors``; warming never raises.
     """
+    from cnnviz.training.pool import POOL
     from cnnviz.training.run import Run
 
     progress = progress or WarmUpProgress()
@@ -51,8 +52,9 @@ def warm_cores(configs: Iterable[RunConfig], progress: WarmUpProgress | None = N
                 run = Run(config)
                 if run.core_key not in seen:
                     seen.add(run.core_key)
-                    with run._core() as core:
-                        core.warm()
+                    # Through the pool, so a session asking for this core meanwhile waits for
+                    # the trace instead of building and tracing a second core.
+                    POOL.warm(run.core_key, run._build_core)
             except Exception as error:  # noqa: BLE001 - a lesson that cannot warm must not stop the others
                 progress.errors.append(f"{config.arch}: {error}")
             progress.done += 1

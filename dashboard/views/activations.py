@@ -23,6 +23,7 @@ from cnnviz.diagnose import diagnose_run  # noqa: E402
 from cnnviz.errors import UserError  # noqa: E402
 from cnnviz.figures import activations as layer_figures  # noqa: E402
 from cnnviz.figures import backward as backward_figures  # noqa: E402
+from cnnviz.figures import cache as figure_cache  # noqa: E402
 from cnnviz.figures import training_curves as curve_figures  # noqa: E402
 from cnnviz.nets.backward import backward_theory_for  # noqa: E402
 from cnnviz.report import build_report  # noqa: E402
@@ -43,6 +44,26 @@ def make_run(config) -> Run:
     run = Run(config)
     run.initial_snapshot()
     return run
+
+
+# ------------------------------------------------------------------ cached views
+# Figures, history and findings are pure functions of what the run's timeline has
+# recorded up to its step: they are built once per (timeline, snapshots seen, options)
+# for the whole server (cnnviz.figures.cache), so a toggle or another widget rebuilds
+# only what it changes, and a room on one lesson shares every figure.
+def cached_figure(run: Run, name: str, options, build):
+    """Figure ``name`` of ``run``'s current view with display ``options``, built only when new."""
+    return figure_cache.run_figure(run, name, options, build)
+
+
+def run_history(run: Run):
+    """``run.history()`` (shared, read-only)."""
+    return figure_cache.run_figure(run, "history", None, run.history)
+
+
+def run_findings(run: Run) -> list:
+    """``diagnose_run(run)`` (shared, read-only); a halt changes them."""
+    return figure_cache.run_figure(run, "findings", run.halted, lambda: diagnose_run(run))
 
 
 def build_run(config) -> Run | None:
@@ -193,7 +214,8 @@ def histogram_section(run: Run, snapshot) -> None:
                                help="One value scale for all layers: growth with depth becomes visible.")
     log_counts = log_col.toggle("Log-scaled counts", key=state.widget(PAGE, "log_counts"),
                                 help="Shows thin tails next to a tall spike.")
-    figure = layer_figures.histogram_grid(snapshot, post_activation=post, shared_x=shared, log_counts=log_counts)
+    figure = cached_figure(run, "histogram_grid", (post, shared, log_counts), lambda: layer_figures.histogram_grid(
+        snapshot, post_activation=post, shared_x=shared, log_counts=log_counts))
     st.plotly_chart(figure, key=state.widget(PAGE, "chart_histograms"), config=PLOT_CONFIG)
     st.caption("Each panel is one layer (input side first). Look for widths that grow or shrink from panel to panel, "
                "and for a spike at 0: units a ReLU switches off.")
@@ -207,14 +229,16 @@ def spread_and_loss_section(run: Run, snapshot, history) -> None:
         initial = run.initial_snapshot()
         entries = [("step 0", initial)] + ([(f"step {snapshot.step}", snapshot)] if snapshot is not initial else [])
         predicted = predicted_std_at_init(run)
-        figure = layer_figures.std_per_layer(entries, predicted, predicted_label="theory (step 0)")
+        figure = cached_figure(run, "std_per_layer", None, lambda: layer_figures.std_per_layer(
+            entries, predicted, predicted_label="theory (step 0)"))
         st.plotly_chart(figure, key=state.widget(PAGE, "chart_std"), config=PLOT_CONFIG)
         st.caption("Std of each layer's pre-activation (log scale) at step 0 and now; dashed: the variance rule "
                    "Var = fan-in·Var[w]·E[x²] at step 0. A line that climbs or falls a decade per layer is trouble.")
         csv_button("Std data", lambda: layer_figures.std_table(entries, predicted), "std_per_layer.csv", "csv_std")
     with loss_col:
-        st.plotly_chart(curve_figures.loss_curve(history, chance_loss=math.log(run.classes)),
-                        key=state.widget(PAGE, "chart_loss"), config=PLOT_CONFIG)
+        loss = cached_figure(run, "loss_curve", None,
+                             lambda: curve_figures.loss_curve(history, chance_loss=math.log(run.classes)))
+        st.plotly_chart(loss, key=state.widget(PAGE, "chart_loss"), config=PLOT_CONFIG)
         st.caption("At each probed step k: the loss and accuracy of the step-k network on training batch k+1 "
                    "(log scale). Stuck on the dashed chance line = nothing learned; far above it = over-confident, "
                    "exploding logits.")
@@ -240,8 +264,8 @@ def backward_section(run: Run, snapshot, history) -> None:
 def over_time_section(run: Run, history) -> None:
     # Full width: two log panels and a legend need the room to stay legible on a projector.
     st.subheader("Over the training steps")
-    st.plotly_chart(curve_figures.gradient_and_update_chart(history), key=state.widget(PAGE, "chart_gradients"),
-                    config=PLOT_CONFIG)
+    gradients = cached_figure(run, "gradients", None, lambda: curve_figures.gradient_and_update_chart(history))
+    st.plotly_chart(gradients, key=state.widget(PAGE, "chart_gradients"), config=PLOT_CONFIG)
     st.caption("Gradient norm and update/weight ratio per layer (log scale). Updates far above the green "
                "1e-3 band mean the learning rate is too big for that layer; far below, it barely moves.")
     csv_button("Gradient data", lambda: curve_figures.gradient_table(history), "gradients.csv", "csv_gradients")
@@ -250,8 +274,8 @@ def over_time_section(run: Run, history) -> None:
     if state.get(key) not in names:  # a new run may have other layer names
         state.put(key, names[-2] if len(names) > 1 else names[0])
     layer = st.selectbox("Layer for the heatmap", names, key=key)
-    st.plotly_chart(curve_figures.histogram_heatmap(history, layer), key=state.widget(PAGE, "chart_heatmap"),
-                    config=PLOT_CONFIG)
+    heatmap = cached_figure(run, "heatmap", layer, lambda: curve_figures.histogram_heatmap(history, layer))
+    st.plotly_chart(heatmap, key=state.widget(PAGE, "chart_heatmap"), config=PLOT_CONFIG)
     st.caption("One column per probed step: the band's height is the spread of this layer's values. "
                "A widening band is growing activations; a band collapsing to 0 is a layer going quiet.")
     csv_button("Heatmap data", lambda: curve_figures.heatmap_table(history, layer), f"heatmap_{layer}.csv",
@@ -266,7 +290,7 @@ def live_view() -> None:
         return
     lock = state.run_lock()
     with lock:  # one consistent view, after any step still running on another thread
-        step_count, snapshot, history, findings = run.step_count, run.latest, run.history(), diagnose_run(run)
+        step_count, snapshot, history, findings = run.step_count, run.latest, run_history(run), run_findings(run)
         if snapshot is None:  # a run nobody has looked inside yet (e.g. taken over from another page)
             snapshot = run.snapshot_at_init()
     training = state.is_training()

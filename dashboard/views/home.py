@@ -10,36 +10,16 @@ if str(ROOT) not in sys.path:  # for running this page on its own (AppTest, `str
 import streamlit as st  # noqa: E402
 
 from cnnviz.lessons import LESSONS  # noqa: E402
-from dashboard import state, widgets  # noqa: E402
+from dashboard import links  # noqa: E402
 
-# Where each lesson's page lives, relative to dashboard/app.py (what st.switch_page wants).
-PAGE_FILES = {"activations": "views/activations.py", "compare": "views/compare_inits.py",
-              "playground": "views/optimizer_playground.py", "logits": "views/logits.py",
-              "filters": "views/filters.py", "architecture": "views/architecture.py"}
 PAGE_TITLES = {"activations": "Activations (live training)", "compare": "Compare initializers",
                "playground": "Optimizer playground", "logits": "Logits & softmax", "filters": "Filters & feature maps",
                "architecture": "Architecture"}
-# Controls a lesson does not mention go back to their defaults, so every lesson starts from the same place.
-COMPARE_DEFAULTS = {"arch": widgets.DEFAULTS["arch"], "dataset": widgets.DEFAULTS["dataset"],
-                    "batch_size": widgets.DEFAULTS["batch_size"], "seed": widgets.DEFAULTS["seed"],
-                    "input_shape": "", "optimizer": widgets.DEFAULTS["optimizer"], "lr": widgets.DEFAULTS["lr"]}
 
 
 def open_lesson(lesson) -> None:
     """Set every control of the lesson's page, drop the runs it replaces, and go there."""
-    if lesson.page == "activations":
-        state.apply_settings(lesson.page, {**widgets.DEFAULTS, **lesson.settings})
-        state.stop_training()
-        state.clear_run()  # the page builds the lesson's network as soon as it opens
-    elif lesson.page == "compare":
-        state.apply_settings(lesson.page, {**COMPARE_DEFAULTS, **lesson.settings})
-        state.pop(state.COMPARE_RUNS)
-    else:
-        state.apply_settings(lesson.page, lesson.settings)
-        # Forget which preset the playground applied last, so re-opening the same lesson
-        # after editing its controls restores the lesson's settings.
-        state.pop(state.widget(lesson.page, "applied_preset"))
-    st.switch_page(PAGE_FILES[lesson.page])
+    st.switch_page(links.PAGE_FILES[links.apply_lesson(lesson)])
 
 
 def describe_settings(settings: dict) -> str:
@@ -61,6 +41,7 @@ st.markdown("cnnviz builds real Keras networks (from softmax regression to VGG-1
 st.header("Lessons")
 st.markdown("Each lesson sets every control of its page at once. Open one, then press **Train** there.")
 lessons = list(LESSONS.values())
+base = links.app_base_url()
 for start in range(0, len(lessons), 3):
     for column, lesson in zip(st.columns(3), lessons[start:start + 3]):
         with column, st.container(border=True, height="stretch"):
@@ -70,6 +51,8 @@ for start in range(0, len(lessons), 3):
                        f"{describe_settings(lesson.settings)}")
             if st.button("Open this lesson", key=f"lesson:{lesson.key}", type="primary", icon=":material/school:"):
                 open_lesson(lesson)
+            st.caption("Link for the class (everyone who opens it gets this lesson):")
+            st.code(links.lesson_link(lesson, base), language=None, wrap_lines=True)
 
 st.header("How to use it in class")
 st.markdown(
