@@ -35,10 +35,11 @@ def reset_peak() -> bool:
 def measure_one(arch: str, batch: int, optimizer: str) -> dict:
     import numpy as np
 
-    from cnnviz import data, zoo
+    from cnnviz import data
     from cnnviz.config import RunConfig
-    from cnnviz.resources import estimate_config
+    from cnnviz.nets import zoo
     from cnnviz.training import Run
+    from cnnviz.training.resources import estimate_config
 
     config = RunConfig(arch=arch, batch_size=batch, optimizer=optimizer)
     shape, _ = zoo.resolve_shape(arch, None, None)
@@ -73,8 +74,9 @@ def measure_user_model(batch: int, width: int, optimizer: str) -> dict:
 
     from cnnviz import data
     from cnnviz.config import RunConfig
-    from cnnviz.resources import estimate_model
-    from cnnviz.user_models import load_user_model, prepare_user_run
+    from cnnviz.training.resources import estimate_model
+    from cnnviz.usermodels.loading import load_user_model
+    from cnnviz.usermodels.run import prepare_user_run
 
     inputs = keras.Input((28, 28, 1))
     x = keras.layers.Conv2D(32, 3, activation="relu")(inputs)
@@ -110,8 +112,8 @@ def measure_held(arch: str, runs: int, batch: int) -> dict:
     import gc
 
     from cnnviz.config import RunConfig
-    from cnnviz.resources import estimate_config
     from cnnviz.training import Run
+    from cnnviz.training.resources import estimate_config
 
     kept, rss = [], []
     for index in range(runs):

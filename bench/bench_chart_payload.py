@@ -185,7 +185,7 @@ def activations_page_figures(run) -> dict:
     """
     import math
 
-    from cnnviz import theory
+    from cnnviz.diagnosis import theory
     from cnnviz.figures import activations as layer_figures
     from cnnviz.figures import training_curves as curve_figures
 

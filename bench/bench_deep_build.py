@@ -1,12 +1,12 @@
 """Building and probing a 100-layer plain MLP at init: is it quick enough for a page?
 
 One round = build ``plain_mlp`` (depth 100, width 256, ReLU, He init) as a real Keras
-model through :func:`cnnviz.zoo.build_from_config`, then one forward pass of a batch of
+model through :func:`cnnviz.nets.zoo.build_from_config`, then one forward pass of a batch of
 100 embedded MNIST digits that reads every layer's pre-activation std
 (:func:`cnnviz.nets.measure.pre_activation_stats`). The first round pays for
 TensorFlow's first use of each op; later rounds are what a page pays per change.
 Also timed, for reference: wrapping the model in the training core's
-:class:`cnnviz.probes.ProbedModel` and calling it once (eager).
+:class:`cnnviz.probing.probes.ProbedModel` and calling it once (eager).
 
     python bench/bench_deep_build.py                       # depth 100, width 256, 5 rounds
     python bench/bench_deep_build.py --depth 100 --width 256 --rounds 5 --activation tanh
@@ -44,11 +44,11 @@ def main() -> None:
     import tensorflow  # noqa: F401 - timed separately: a page's process has it loaded already
 
     print(f"import tensorflow: {time.perf_counter() - started:.1f} s (once per process, not counted)")
-    from cnnviz import zoo
     from cnnviz.config import RunConfig
     from cnnviz.data import load_dataset
+    from cnnviz.nets import zoo
     from cnnviz.nets.measure import pre_activation_stats
-    from cnnviz.probes import ProbedModel
+    from cnnviz.probing.probes import ProbedModel
 
     config = RunConfig(arch="plain_mlp", init=args.init, depth=args.depth, width=args.width,
                        activation=args.activation)

@@ -31,9 +31,9 @@ import json, math, sys, time
 sys.path.insert(0, ROOT)
 import plotly.io as pio, plotly.tools
 from cnnviz.config import RunConfig
-from cnnviz.training import Run
+from cnnviz.diagnosis import theory
 from cnnviz.figures import activations as lf, training_curves as cf
-from cnnviz import theory
+from cnnviz.training import Run
 run = Run(RunConfig(arch="ltfn_convnet", batch_size=100))
 run.snapshot_at_init()
 run.train(STEPS)

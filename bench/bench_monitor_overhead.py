@@ -37,9 +37,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cnnviz import zoo  # noqa: E402
 from cnnviz.data import load_dataset  # noqa: E402
 from cnnviz.keras import ActivationMonitor  # noqa: E402
+from cnnviz.nets import zoo  # noqa: E402
 
 
 def build_model() -> keras.Model:

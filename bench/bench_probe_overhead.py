@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import tensorflow as tf  # noqa: E402
 
 from cnnviz.config import RunConfig  # noqa: E402
-from cnnviz.optimizers import OptimizerSpec, make_optimizer  # noqa: E402
+from cnnviz.nets import zoo  # noqa: E402
+from cnnviz.nets.optimizers import OptimizerSpec, make_optimizer  # noqa: E402
 from cnnviz.training import Run  # noqa: E402
-from cnnviz import zoo  # noqa: E402
 
 
 def plain_step_fn(model, optimizer):

@@ -62,7 +62,7 @@ def main() -> None:
     if args.user_model:
         import keras
 
-        from cnnviz.user_models import prepare_user_run
+        from cnnviz.usermodels.run import prepare_user_run
 
         inputs = keras.Input((28, 28, 1))
         x = keras.layers.Conv2D(8, 3, activation="relu")(inputs)

@@ -10,10 +10,10 @@ clear_refs``), build the Run, probe it at init, train 4 steps; the peak RSS grow
 (``VmHWM`` minus the RSS before the build) is compared with the estimate. vgg16 is
 measured at batches 1–8 only: at batch 100 it takes 16–19 GiB and 36 s a step.
 ``--calibrate`` reads the same subprocess runs' step times and prints the GFLOP/s to
-put in ``cnnviz.resources.estimate.CPU_GFLOPS`` (or ``CNNVIZ_CPU_GFLOPS``).
+put in ``cnnviz.training.resources.estimate.CPU_GFLOPS`` (or ``CNNVIZ_CPU_GFLOPS``).
 
 The scenarios run in one process standing in for a Streamlit server, with one thread
-per "session", every build going through ``cnnviz.resources.server_guard()`` the way
+per "session", every build going through ``cnnviz.training.resources.server_guard()`` the way
 the pages do (real Runs of the current ``cnnviz.training.Run``; no browser):
 
 1. one lesson session steps ltfn_convnet while another asks for vgg16 at batch 100:
@@ -104,7 +104,7 @@ def validate_held(cases) -> None:
 
 def calibrate(results: list[dict]) -> None:
     """GFLOP/s = the estimate's FLOPs over the measured step less its fixed and per-weight parts."""
-    from cnnviz.resources.estimate import SECONDS_PER_WEIGHT, STEP_OVERHEAD_SECONDS
+    from cnnviz.training.resources.estimate import SECONDS_PER_WEIGHT, STEP_OVERHEAD_SECONDS
 
     rates = {}
     for r in results:
@@ -126,8 +126,8 @@ def peak_since_reset(base: float) -> float:
 
 def scenario_vgg16(guard) -> None:
     from cnnviz.config import RunConfig
-    from cnnviz.resources import OverBudget
     from cnnviz.training import Run
+    from cnnviz.training.resources import OverBudget
 
     lesson = Run(RunConfig(arch="ltfn_convnet", init="he-normal", batch_size=100))
     lesson.initial_snapshot()
@@ -172,8 +172,8 @@ def _make_run(config):
 def largest_compare_arch(guard, batch: int, inits: list[str]) -> str | None:
     """The zoo network with the largest estimate whose comparison of ``inits`` fits one session."""
     from cnnviz.config import RunConfig
-    from cnnviz.resources import assess
-    from cnnviz.zoo import ARCHITECTURES
+    from cnnviz.nets.zoo import ARCHITECTURES
+    from cnnviz.training.resources import assess
 
     fitting = []
     for arch in ARCHITECTURES:
@@ -186,7 +186,7 @@ def largest_compare_arch(guard, batch: int, inits: list[str]) -> str | None:
 
 def scenario_compare(guard, sessions: int, batch: int, runs: int, arch: str | None = None) -> None:
     from cnnviz.config import RunConfig
-    from cnnviz.resources import OverBudget
+    from cnnviz.training.resources import OverBudget
 
     inits = COMPARE_INITS[:runs]
     arch = arch or largest_compare_arch(guard, batch, inits)
@@ -229,7 +229,7 @@ def scenario_compare(guard, sessions: int, batch: int, runs: int, arch: str | No
 
 def scenario_queue(guard, arch: str, batch: int) -> None:
     from cnnviz.config import RunConfig
-    from cnnviz.resources import Cancelled, CancelToken
+    from cnnviz.training.resources import Cancelled, CancelToken
 
     config = RunConfig(arch=arch, init="he-normal", batch_size=batch)
     verdict = guard.assess(config)
@@ -310,7 +310,7 @@ def main() -> None:
             calibrate(results)
         return
 
-    from cnnviz.resources import server_guard
+    from cnnviz.training.resources import server_guard
 
     guard = server_guard()  # budget from the environment: the defaults unless CNNVIZ_* are set
     print(f"budget: {json.dumps(guard.budget.to_dict())}")

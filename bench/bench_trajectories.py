@@ -1,6 +1,6 @@
 """Optimizer playground speed and memory: one trace per optimizer kind vs one trace per trajectory.
 
-"before" is ``cnnviz/trajectories.py`` as it was at ``--baseline`` (default 6f2ae68, the last
+"before" is ``cnnviz/playground/trajectories.py`` as it was at ``--baseline`` (default 6f2ae68, the last
 commit that traced one loop per trajectory), loaded from git into this process; "after" is
 ``cnnviz.playground.trajectories`` (one compiled loop per optimizer kind, hyperparameters as
 run-time values, optimizer variables reset between trajectories). Both run with the result
@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from cnnviz.optimizers import OPTIMIZERS, OptimizerSpec, make_optimizer  # noqa: E402
+from cnnviz.nets.optimizers import OPTIMIZERS, OptimizerSpec, make_optimizer  # noqa: E402
 from cnnviz.playground import engine  # noqa: E402
 from cnnviz.playground.basins import basin_map  # noqa: E402
 from cnnviz.playground.engine import DIVERGENCE_BOUND  # noqa: E402
@@ -55,7 +55,7 @@ BENCH_LR = 1e-3
 
 def load_baseline(ref: str):
     """The old trajectories module, from git, as a module of this process."""
-    source = subprocess.run(["git", "show", f"{ref}:cnnviz/trajectories.py"], cwd=ROOT, capture_output=True,
+    source = subprocess.run(["git", "show", f"{ref}:cnnviz/playground/trajectories.py"], cwd=ROOT, capture_output=True,
                             text=True, check=True).stdout
     path = Path(tempfile.mkdtemp()) / "baseline_trajectories.py"
     path.write_text(source)

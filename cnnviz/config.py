@@ -1,4 +1,4 @@
-"""RunConfig: everything that defines a run, as one frozen, serialisable value."""
+"""RunConfig: everything that defines a run, as one frozen, serialisable value (and parsing what people type)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class RunConfig:
     # The pixel range fed to the network: images are stored in [0, 1]; a model that rescales
     # inside (Rescaling(1/255) first) wants "0-255". See INPUT_RANGES.
     input_range: str = "0-1"
-    # Optimizer hyperparameters besides the learning rate (None: cnnviz.optimizers' defaults).
+    # Optimizer hyperparameters besides the learning rate (None: cnnviz.nets.optimizers' defaults).
     momentum: float | None = None
     beta1: float | None = None
     beta2: float | None = None
@@ -86,8 +86,8 @@ class RunConfig:
             raise UserError(f"epsilon must be a positive number, got {self.epsilon!r}")
 
     def optimizer_spec(self):
-        """The :class:`~cnnviz.optimizers.OptimizerSpec` this run trains with."""
-        from cnnviz.optimizers import OptimizerSpec
+        """The :class:`~cnnviz.nets.optimizers.OptimizerSpec` this run trains with."""
+        from cnnviz.nets.optimizers import OptimizerSpec
 
         return OptimizerSpec(self.optimizer, self.lr, self.momentum, self.beta1, self.beta2, self.rho, self.epsilon)
 
@@ -127,3 +127,14 @@ class RunConfig:
         if kwargs.get("input_shape") is not None:
             kwargs["input_shape"] = tuple(kwargs["input_shape"])
         return cls(**kwargs)
+
+
+def parse_tuple(text: str, kind: type, count: int | None, what: str) -> tuple:
+    """Parse "28,28,1" / "-1.5,2" into a tuple, with a clear error naming ``what``."""
+    try:
+        values = tuple(kind(part) for part in text.split(","))
+    except ValueError:
+        raise UserError(f"{what} must be comma-separated {kind.__name__}s, got {text!r}") from None
+    if count is not None and len(values) != count:
+        raise UserError(f"{what} needs {count} comma-separated values, got {text!r}")
+    return values

@@ -17,11 +17,11 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from cnnviz import __version__
-from cnnviz.diagnose import diagnose_run
+from cnnviz.diagnosis import diagnose_run
+from cnnviz.diagnosis.theory import std_table, std_table_for_run
 from cnnviz.figures.activations import comparison_histogram_grid, std_per_layer
 from cnnviz.figures.training_curves import gradient_and_update_chart, loss_curve
-from cnnviz.history import plottable
-from cnnviz.theory import std_table, std_table_for_run
+from cnnviz.probing.history import plottable
 
 SEVERITY_COLOURS = {"error": "#b71c1c", "warning": "#e65100", "info": "#1565c0"}
 

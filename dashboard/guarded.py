@@ -1,4 +1,4 @@
-"""Every page builds and trains through the server's resource guard (:mod:`cnnviz.resources`).
+"""Every page builds and trains through the server's resource guard (:mod:`cnnviz.training.resources`).
 
 One student must not be able to take the server down for the room: a run is estimated
 before anything is built and refused, with an alternative that fits, above the session's
@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import streamlit as st
 
 from cnnviz.errors import UserError
-from cnnviz.resources import Cancelled, CancelToken, OverBudget, QueueStatus, configure_server, server_guard
+from cnnviz.training.resources import Cancelled, CancelToken, OverBudget, QueueStatus, configure_server, server_guard
 from dashboard import state
 
 TOKENS = "cnnviz:cancel_tokens"  # page -> CancelToken of the work the page asked for last

@@ -27,12 +27,12 @@ import streamlit as st
 from cnnviz.config import INPUT_RANGES, RunConfig
 from cnnviz.data import DATASETS
 from cnnviz.errors import UserError
-from cnnviz.initializers import INITIALIZERS
 from cnnviz.lessons import LESSONS, Lesson
 from cnnviz.nets.activations import ACTIVATIONS
+from cnnviz.nets.initializers import INITIALIZERS
+from cnnviz.nets.optimizers import OPTIMIZERS
 from cnnviz.nets.params import NORMS, is_plain
-from cnnviz.optimizers import OPTIMIZERS
-from cnnviz.zoo import ARCHITECTURES
+from cnnviz.nets.zoo import ARCHITECTURES
 from dashboard import state, widgets
 
 # Where each page lives, relative to dashboard/app.py (what st.switch_page wants), by url path.

@@ -14,9 +14,9 @@ import streamlit as st
 
 from cnnviz.config import RunConfig
 from cnnviz.errors import UserError
-from cnnviz.initializers import INITIALIZERS
+from cnnviz.nets.initializers import INITIALIZERS
+from cnnviz.nets.zoo import ARCHITECTURES
 from cnnviz.training import Run
-from cnnviz.zoo import ARCHITECTURES
 from dashboard import guarded, state, widgets
 
 # The page whose sidebar trains the session's run (its controls follow an adopted run).

@@ -131,7 +131,7 @@ def current_user_model_run():
 
 
 def set_user_model_run(run) -> None:
-    """Keep ``run`` (a cnnviz.user_models.UserModelRun) for this session; the old one is dropped."""
+    """Keep ``run`` (a cnnviz.usermodels.run.UserModelRun) for this session; the old one is dropped."""
     st.session_state[USER_MODEL_RUN] = run
 
 

@@ -150,9 +150,9 @@ def warm_up(configs: list[RunConfig] | None = None, progress: WarmUpProgress | N
         # same imports anyway (Python imports a module once), so starting them early is all gain.
         progress.current, progress.total = "loading TensorFlow", 10  # the total is known once the dashboard loads
         # What the pages import, so that no page imports it at the same time as this thread.
-        import cnnviz.diagnose  # noqa: F401
+        import cnnviz.diagnosis  # noqa: F401
         import cnnviz.report  # noqa: F401
-        import cnnviz.theory  # noqa: F401
+        import cnnviz.diagnosis.theory  # noqa: F401
         import dashboard.links  # noqa: F401
         from cnnviz.figures import activations as _figures  # noqa: F401 - plotly
         from cnnviz.training import Run
@@ -194,7 +194,7 @@ def _load_plotting() -> None:
     """Draw each kind of figure once and throw it away: plotly loads its validators on first use (~1 s)."""
     from cnnviz.figures import activations as layer_figures
     from cnnviz.figures import training_curves as curve_figures
-    from cnnviz.history import snapshots_to_frame
+    from cnnviz.probing.history import snapshots_to_frame
 
     if not _kept or 0 not in _kept[0][0].snapshots:
         return

@@ -14,15 +14,15 @@ import re
 
 import streamlit as st
 
-from cnnviz.config import INPUT_RANGES, MAX_BATCH_SIZE, RunConfig
+from cnnviz.config import INPUT_RANGES, MAX_BATCH_SIZE, RunConfig, parse_tuple
 from cnnviz.data import DATASETS, OFFLINE_HINT
 from cnnviz.errors import UserError
-from cnnviz.initializers import INITIALIZERS
 from cnnviz.nets.activations import ACTIVATIONS
+from cnnviz.nets.initializers import INITIALIZERS
+from cnnviz.nets.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS
 from cnnviz.nets.params import DEFAULTS as PLAIN_DEFAULTS
 from cnnviz.nets.params import MAX_DEPTH, MAX_WIDTH, MIN_DEPTH, MIN_WIDTH, NORMS, PlainNet, is_plain
-from cnnviz.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS
-from cnnviz.zoo import ARCHITECTURES, layer_table
+from cnnviz.nets.zoo import ARCHITECTURES, layer_table
 from dashboard import state
 
 PLAYGROUND_HYPERPARAMETERS = ("momentum", "beta1", "beta2", "rho", "epsilon")  # sent with the playground hand-off
@@ -116,15 +116,7 @@ def _reset_learning_rate(page: str) -> None:
 def parse_input_shape(text: str) -> tuple[int, int, int] | None:
     """'28,28,1' -> (28, 28, 1); blank -> None (the architecture's own shape)."""
     text = str(text or "").strip()
-    if not text:
-        return None
-    try:
-        values = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise UserError(f"input shape must be three whole numbers separated by commas, got {text!r}") from None
-    if len(values) != 3:
-        raise UserError(f"input shape needs 3 comma-separated values (height, width, channels), got {text!r}")
-    return values
+    return parse_tuple(text, int, 3, "input shape (height, width, channels)") if text else None
 
 
 def _reset_plain_net(page: str) -> None:

@@ -2,10 +2,10 @@
 
     python scripts/depth_tables.py            # both tables, seeds 0-9, prints Markdown
 
-Measured: the real Keras ``plain_mlp`` (cnnviz.zoo.build_from_config), one forward pass
+Measured: the real Keras ``plain_mlp`` (cnnviz.nets.zoo.build_from_config), one forward pass
 (inference mode) of 256 training digits of the embedded MNIST sample
 (cnnviz.nets.measure.measurement_images, seed 0), the std over batch and units of each
-dense layer's output. Theory: cnnviz.theory.plain_chain from the same digits' moments.
+dense layer's output. Theory: cnnviz.diagnosis.theory.plain_chain from the same digits' moments.
 """
 
 from __future__ import annotations
@@ -54,9 +54,9 @@ def tanh_table(images) -> None:
     import keras
     import numpy as np
 
-    from cnnviz import zoo
     from cnnviz.config import RunConfig
-    from cnnviz.nets.measure import forward
+    from cnnviz.nets import zoo
+    from cnnviz.nets.forward import forward
 
     print("| weights | dense1 std | dense5 std | dense10 std | theory dense1 / 5 / 10 | dense10 / dense1 "
           "measured vs theory | tanh outputs with abs > 0.99 at dense10 | linear rule holds through |")

@@ -32,7 +32,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from cnnviz.config import RunConfig
-    from cnnviz.diagnose_rules import saturated_share
+    from cnnviz.diagnosis.activations import saturated_share
     from cnnviz.training import Run
 
     run = Run(RunConfig(arch="plain_mlp", depth=5, width=1000, activation="tanh", init=args.init, optimizer="sgd",

@@ -46,9 +46,9 @@ def train(runs: Path) -> Path:
     import keras
     import numpy as np
 
-    from cnnviz import zoo
     from cnnviz.data import load_dataset
     from cnnviz.keras import ActivationMonitor
+    from cnnviz.nets import zoo
 
     digits = load_dataset("mnist-sample")
     x, y = digits.images("train", np.arange(3000)), digits.labels("train", np.arange(3000))

@@ -130,9 +130,9 @@ CATALOGUE: list[Case] = [
 
 def run_case(case: Case, steps: int = STEPS, seed: int = 0):
     """(run, findings at step 0, findings after ``steps`` steps) for one catalogue entry."""
-    from cnnviz.diagnose import diagnose_run
+    from cnnviz.diagnosis import diagnose_run
     from cnnviz.training import Run
-    from cnnviz.user_models import prepare_user_run
+    from cnnviz.usermodels.run import prepare_user_run
 
     if case.config is not None:
         run = Run(case.config.replace(seed=seed))

@@ -20,10 +20,10 @@ from cnnviz.config import RunConfig
 from cnnviz.figures.backward import backward_signal_figure, backward_table, layers_to_draw
 from cnnviz.figures.depth import depth_view_figure
 from cnnviz.figures.style import full_title
-from cnnviz.initializers import make_initializer
 from cnnviz.nets.backward import SLOPES, backward_chain, backward_theory_for, backward_theory_reason, slope_second_moment
 from cnnviz.nets.depth_view import depth_profile_of_runs
-from cnnviz.nets.measure import WEIGHTED_TYPES, forward
+from cnnviz.nets.forward import WEIGHTED_TYPES, forward
+from cnnviz.nets.initializers import make_initializer
 from cnnviz.nets.weight_variance import weight_variance
 from cnnviz.training import Run
 

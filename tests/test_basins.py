@@ -12,7 +12,7 @@ import pytest
 
 from cnnviz.cli import main
 from cnnviz.errors import UserError
-from cnnviz.optimizers import OptimizerSpec
+from cnnviz.nets.optimizers import OptimizerSpec
 from cnnviz.playground.basins import MAX_GRID, MAX_WORK, basin_map, grid_starts
 from cnnviz.playground.surfaces import get_surface
 from cnnviz.playground.trajectories import run_trajectory

@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from cnnviz import checkpoint
 from cnnviz.config import RunConfig
 from cnnviz.errors import UserError
+from cnnviz.training import checkpoint
 from cnnviz.training import Run
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cnnviz import data
+from cnnviz.data import datasets as data
 from cnnviz.errors import UserError
 
 

@@ -8,12 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from cnnviz import diagnose
 from cnnviz.config import RunConfig
-from cnnviz.diagnose import KINDS, Finding, diagnose_run, diagnose_snapshot, sort_findings
-from cnnviz.snapshot import LayerSnapshot, Snapshot
-from cnnviz.histograms import Summary
-from cnnviz.theory import activation_second_moment, layers_between, std_table, std_table_for_run
+from cnnviz.diagnosis import KINDS, SEVERITIES, Context, Finding, diagnose_run, diagnose_snapshot, sort_findings
+from cnnviz.diagnosis.findings import fmt
+from cnnviz.diagnosis.gradients import check_update_ratio
+from cnnviz.diagnosis.softmax import check_softmax
+from cnnviz.diagnosis.theory import activation_second_moment, layers_between, std_table, std_table_for_run
+from cnnviz.probing.histograms import Summary
+from cnnviz.probing.snapshot import LayerSnapshot, Snapshot
 from cnnviz.training import Run
 
 LN10 = math.log(10)
@@ -65,7 +67,7 @@ def test_he_normal_has_no_error(seed_runs):
 def test_findings_are_sorted_errors_first_with_stable_kinds(seed_runs):
     for run in seed_runs.values():
         findings = diagnose_run(run)
-        order = [diagnose.SEVERITIES.index(f.severity) for f in findings]
+        order = [SEVERITIES.index(f.severity) for f in findings]
         assert order == sorted(order)
         assert all(f.kind in KINDS for f in findings)
         assert all(set(f.to_dict()) == {"severity", "kind", "layer", "step", "message", "suggestion"} for f in findings)
@@ -169,12 +171,12 @@ def test_sigmoid_saturation_reads_the_histogram():
 
 def test_update_ratio_far_from_1e3_warns_both_ways():
     fast = [snapshot(healthy(conv2=layer("conv2", 0.5, grad_norm=1.0, update_norm=0.5)), step=s) for s in (1, 2, 3)]
-    findings = diagnose.check_update_ratio(fast, diagnose.Context(learning_rate=0.5))
+    findings = check_update_ratio(fast, Context(learning_rate=0.5))
     assert [(f.kind, f.layer) for f in findings] == [("update_ratio_high", "conv2")]
     assert "median of the last 3 probed steps" in findings[0].message and "0.5" in findings[0].message
     slow = [snapshot([layer("conv1", 0.5, grad_norm=1e-9, update_norm=1e-8), layer("logits", 0.7, "linear",
                       grad_norm=1.0, update_norm=1e-3)])]
-    assert [f.kind for f in diagnose.check_update_ratio(slow)] == ["update_ratio_low"]
+    assert [f.kind for f in check_update_ratio(slow)] == ["update_ratio_low"]
 
 
 def test_exploding_and_vanishing_gradients():
@@ -195,7 +197,7 @@ def test_exploding_and_vanishing_gradients():
 def test_uniform_softmax_that_persists_becomes_an_error():
     flat = [layer("conv1", 0.001, fan_in=9, weight_std=0.01), layer("logits", 1e-4, "linear")]
     history = [snapshot(flat, step=s, loss=LN10 + 1e-5, max_prob=0.1) for s in range(1, 26)]
-    findings = diagnose.check_softmax(history[-1], diagnose.Context(history=tuple(history)))
+    findings = check_softmax(history[-1], Context(history=tuple(history)))
     assert findings[0].kind == "uniform_softmax" and findings[0].severity == "error"
     assert "25 training steps" in findings[0].message
 
@@ -207,10 +209,10 @@ def test_sort_findings_puts_errors_first():
 
 
 def test_number_formatting_reads_like_a_person_wrote_it():
-    assert diagnose.fmt(10_230.7) == "10,200"
-    assert diagnose.fmt(18.61) == "18.6"
-    assert diagnose.fmt(0.0018611) == "0.00186"
-    assert diagnose.fmt(823_394.1) == "8.2e+05"
+    assert fmt(10_230.7) == "10,200"
+    assert fmt(18.61) == "18.6"
+    assert fmt(0.0018611) == "0.00186"
+    assert fmt(823_394.1) == "8.2e+05"
 
 
 def test_std_table_marks_rule_gaps_for_sigmoid_inputs():

@@ -14,7 +14,7 @@ import pytest
 from cnnviz.config import RunConfig
 from cnnviz.figures import activations as figs
 from cnnviz.figures import training_curves as curves
-from cnnviz.histograms import Summary
+from cnnviz.probing.histograms import Summary
 from cnnviz.training import Run
 
 BATCH = 16

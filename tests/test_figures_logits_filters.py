@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cnnviz import feature_maps as fm
-from cnnviz import zoo
 from cnnviz.config import RunConfig
 from cnnviz.data import load_dataset
 from cnnviz.errors import UserError
 from cnnviz.figures import architecture as arch_figures
-from cnnviz.figures.activations import full_title
 from cnnviz.figures import filters as filter_figures
 from cnnviz.figures import logits as logit_figures
+from cnnviz.figures.activations import full_title
+from cnnviz.nets import zoo
+from cnnviz.probing import feature_maps as fm
 from cnnviz.training import Run
 
 DIGITS = [str(d) for d in range(10)]

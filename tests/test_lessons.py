@@ -1,6 +1,6 @@
 """Every lesson shows what its text claims, measured on the real runs its page builds.
 
-Each lesson in cnnviz.lessons carries its claims (cnnviz.lesson_claims): the numbers its
+Each lesson in cnnviz.lessons carries its claims (cnnviz.lessons.claims): the numbers its
 summary states, the findings the page lists as the lesson opens and after one press of
 Train, and every finding's suggestion, followed. A new lesson is covered automatically,
 and the structural tests below refuse one without claims for the moments it talks about.
@@ -13,13 +13,13 @@ import re
 import numpy as np
 import pytest
 
-from cnnviz.lesson_claims import contradictions, follow, verify
-from cnnviz.lesson_evidence import PAGE_DEFAULTS, Evidence, lesson_configs, run_for, suggested_learning_rate
 from cnnviz.lessons import LESSONS
+from cnnviz.lessons.claims import contradictions, follow, verify
+from cnnviz.lessons.evidence import PAGE_DEFAULTS, Evidence, lesson_configs, run_for, suggested_learning_rate
 from cnnviz.nets.params import FIELDS as PLAIN_FIELDS
 from cnnviz.nets.params import is_plain
 
-# Outcomes that fail because a diagnosis rule (cnnviz/diagnose*.py, not the lessons) gives advice
+# Outcomes that fail because a diagnosis rule (cnnviz/diagnosis/, not the lessons) gives advice
 # that does not fit the case. Each must fail exactly as described: once the rule is fixed the
 # outcome holds and the test asks for the entry to go. (lesson, text of the failing line): why.
 KNOWN_ISSUES: dict[tuple[str, str], str] = {
@@ -148,7 +148,7 @@ def test_lesson_texts_name_numbers_that_their_claims_check():
 
 
 def test_saturation_message_states_the_true_slope():
-    from cnnviz.diagnose_rules import SATURATION_Z
+    from cnnviz.diagnosis.activations import SATURATION_Z
     from cnnviz.nets.backward import SLOPES
 
     for activation, limit in SATURATION_Z.items():

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from cnnviz import zoo
 from cnnviz.config import RunConfig
 from cnnviz.errors import UserError
+from cnnviz.nets import zoo
 from cnnviz.nets.lsuv import apply_lsuv
 from cnnviz.nets.measure import measurement_images, pre_activation_stats
 
@@ -75,7 +75,7 @@ def test_bad_image_batches_are_user_errors():
 
 
 def test_lsuv_is_listed_with_an_orthogonal_first_stage():
-    from cnnviz.initializers import INITIALIZERS, is_data_dependent, make_initializer
+    from cnnviz.nets.initializers import INITIALIZERS, is_data_dependent, make_initializer
 
     assert is_data_dependent("lsuv") and not is_data_dependent("he-normal")
     assert isinstance(make_initializer("lsuv", 0), keras.initializers.Orthogonal)

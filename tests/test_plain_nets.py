@@ -6,11 +6,12 @@ import keras
 import numpy as np
 import pytest
 
-from cnnviz import zoo
 from cnnviz.cli import main
 from cnnviz.config import RunConfig
 from cnnviz.errors import UserError
-from cnnviz.nets.measure import forward, pre_activation_stats
+from cnnviz.nets import zoo
+from cnnviz.nets.forward import forward
+from cnnviz.nets.measure import pre_activation_stats
 from cnnviz.nets.params import PlainNet
 
 

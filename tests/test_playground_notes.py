@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cnnviz.optimizers import OptimizerSpec
+from cnnviz.nets.optimizers import OptimizerSpec
 from cnnviz.playground.surfaces import SURFACES, get_surface
 from cnnviz.playground.trajectories import run_trajectory
 

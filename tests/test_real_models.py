@@ -85,7 +85,7 @@ def test_batchnorm_numbers_match_an_independent_keras_computation():
 def test_the_same_file_with_dropout_gives_the_same_numbers_every_time(tmp_path):
     """A .keras file starts its dropout seed generators from random seeds: cnnviz seeds them from --seed."""
     from cnnviz.config import RunConfig
-    from cnnviz.user_models import prepare_user_run
+    from cnnviz.usermodels.run import prepare_user_run
 
     path = tmp_path / "dropout.keras"
     real_models.dropout_mlp().save(path)
@@ -104,8 +104,8 @@ def test_the_same_file_with_dropout_gives_the_same_numbers_every_time(tmp_path):
 def test_a_starved_model_is_called_starved_only_when_it_is():
     """Feeding [0, 1] to a model that divides by 255 itself starves it: say so, and say what cnnviz would feed."""
     from cnnviz.config import RunConfig
-    from cnnviz.diagnose import diagnose_run
-    from cnnviz.user_models import prepare_user_run
+    from cnnviz.diagnosis import diagnose_run
+    from cnnviz.usermodels.run import prepare_user_run
 
     config = RunConfig(arch="file:rescaling", init="from-file", batch_size=16)
     forced = prepare_user_run(real_models.rescaling_inside(), config, source="rescaling", input_range="0-1")

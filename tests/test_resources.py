@@ -13,17 +13,17 @@ import threading
 import keras
 import pytest
 
-from cnnviz import zoo
 from cnnviz.cli import main
 from cnnviz.config import RunConfig
 from cnnviz.errors import UserError
-from cnnviz.layers import minimum_input_size
 from cnnviz.lessons import LESSONS
-from cnnviz.optimizers import OPTIMIZERS, OptimizerSpec, make_optimizer
-from cnnviz.resources import (Budget, Cancelled, CancelToken, HeavyGate, OverBudget, ResourceGuard, assess, check,
-                              cli_budget, estimate_config, estimate_model, server_budget)
-from cnnviz.resources.estimate import BYTES_PER_VALUE, MIB, OPTIMIZER_SLOTS
+from cnnviz.nets import zoo
+from cnnviz.nets.layers import minimum_input_size
+from cnnviz.nets.optimizers import OPTIMIZERS, OptimizerSpec, make_optimizer
 from cnnviz.training import Run
+from cnnviz.training.resources import (Budget, Cancelled, CancelToken, HeavyGate, OverBudget, ResourceGuard, assess, check,
+                              cli_budget, estimate_config, estimate_model, server_budget)
+from cnnviz.training.resources.estimate import BYTES_PER_VALUE, MIB, OPTIMIZER_SLOTS
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 JOIN_S = 60  # liveness bound for worker threads (not a timing assertion)
@@ -348,7 +348,7 @@ def test_training_is_cancelled_between_steps():
 
 
 def test_a_users_model_goes_through_the_guard_on_its_own_estimate():
-    from cnnviz.user_models import prepare_user_run
+    from cnnviz.usermodels.run import prepare_user_run
 
     inputs = keras.Input((28, 28, 1))
     hidden = keras.layers.Dense(64, activation="relu")(keras.layers.Flatten()(inputs))

@@ -108,7 +108,7 @@ def test_reset_reuses_the_compiled_core_and_reproduces_the_run():
 
 
 def test_reinspecting_an_uploaded_model_reuses_its_core_and_reproduces_the_numbers(tmp_path):
-    from cnnviz.user_models import prepare_user_run
+    from cnnviz.usermodels.run import prepare_user_run
 
     path = models.save(models.fused_model(), tmp_path / "mine.keras")
     config = RunConfig(arch="file", init="from-file", optimizer="sgd", lr=0.05, batch_size=16, seed=4)

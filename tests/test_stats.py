@@ -5,7 +5,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from cnnviz.stats import Summary, tensor_summary
+from cnnviz.probing.graph import tensor_summary
+from cnnviz.probing.histograms import Summary
 
 
 def summarize(values, bins=10):
@@ -54,7 +55,7 @@ def test_huge_finite_values_get_exact_finite_summaries():
 
 
 def test_stable_norm_and_std_match_float64_for_huge_values():
-    from cnnviz.stats import stable_norm, stable_std
+    from cnnviz.probing.graph import stable_norm, stable_std
 
     x = np.random.default_rng(2).normal(0.0, 1e25, size=(300, 40)).astype(np.float32)
     norm = float(tf.function(stable_norm)(tf.constant(x)))
@@ -65,7 +66,7 @@ def test_stable_norm_and_std_match_float64_for_huge_values():
 
 
 def test_rebin_moves_counts_onto_a_wider_grid_without_losing_any():
-    from cnnviz.histograms import rebin
+    from cnnviz.probing.histograms import rebin
 
     moved = rebin([0.0, 1.0, 2.0], [10, 30], np.linspace(-4.0, 4.0, 9))
     assert moved.sum() == 40 and moved[4] == 10 and moved[5] == 30

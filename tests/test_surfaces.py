@@ -9,9 +9,9 @@ import pytest
 import tensorflow as tf
 
 from cnnviz.errors import UserError
-from cnnviz.optimizers import OptimizerSpec
-from cnnviz.surfaces import SURFACES, evaluate_grid, get_surface, nearest_minimum
-from cnnviz.trajectories import DIVERGENCE_BOUND, MAX_STEPS, compare, run_trajectory
+from cnnviz.nets.optimizers import OptimizerSpec
+from cnnviz.playground.surfaces import SURFACES, evaluate_grid, get_surface, nearest_minimum
+from cnnviz.playground.trajectories import DIVERGENCE_BOUND, MAX_STEPS, compare, run_trajectory
 
 # ---------------------------------------------------------------- analytic gradients
 

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from cnnviz.config import RunConfig
-from cnnviz.initializers import make_initializer
+from cnnviz.diagnosis.theory import activation_second_moment, plain_chain, std_table
 from cnnviz.nets.activations import (ACTIVATIONS, FUNCTIONS, LEAKY_SLOPE, canonical, gaussian_moments,
                                      unit_gain_squared)
+from cnnviz.nets.initializers import make_initializer
 from cnnviz.nets.measure import depth_profile, measurement_images
 from cnnviz.nets.weight_variance import weight_variance
-from cnnviz.snapshot import LayerSnapshot, Snapshot
-from cnnviz.histograms import Summary
-from cnnviz.theory import activation_second_moment, plain_chain, std_table
+from cnnviz.probing.histograms import Summary
+from cnnviz.probing.snapshot import LayerSnapshot, Snapshot
 
 
 @pytest.fixture(scope="module")

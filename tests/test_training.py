@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from cnnviz.config import RunConfig
-from cnnviz.diagnose import diagnose_run
+from cnnviz.diagnosis import diagnose_run
 from cnnviz.errors import UserError
-from cnnviz.history import COLUMNS, export_history, plottable, read_history
-from cnnviz.optimizers import OPTIMIZERS
+from cnnviz.nets.optimizers import OPTIMIZERS
+from cnnviz.probing.history import COLUMNS, export_history, plottable, read_history
 from cnnviz.training import Run
 
 

@@ -16,7 +16,7 @@ from cnnviz.figures.surfaces import (
     surface_3d_figure,
     thin_steps,
 )
-from cnnviz.optimizers import OptimizerSpec
+from cnnviz.nets.optimizers import OptimizerSpec
 from cnnviz.playground.presets import PRESETS, run_preset
 from cnnviz.playground.trajectories import Trajectory, compare
 

@@ -13,9 +13,11 @@ import tensorflow as tf
 
 from cnnviz.cli import main
 from cnnviz.config import RunConfig
+from cnnviz.data.image_folder import load_image_folder
 from cnnviz.errors import UserError
-from cnnviz.image_folder import load_image_folder
-from cnnviz.user_models import load_user_model, prepare_user_run, probe_user_model
+from cnnviz.usermodels.loading import load_user_model
+from cnnviz.usermodels.probe import probe_user_model
+from cnnviz.usermodels.run import prepare_user_run
 from scripts import make_test_models as models
 
 CONFIG = RunConfig(arch="file", init="from-file", batch_size=16, seed=0)
@@ -80,7 +82,7 @@ def test_residual_model_with_nested_sequential_is_probed_and_trains_the_users_we
     assert "normalisation" in unprobed["res_a_bn"]
     assert {"residual_add", "inner_gap", "probabilities"} <= set(unprobed)
 
-    from cnnviz.feature_maps import run_kernels
+    from cnnviz.probing.feature_maps import run_kernels
 
     own = model.get_layer("inner_head").get_layer("inner_conv").kernel.numpy()
     before = run_kernels(run, "inner_conv")

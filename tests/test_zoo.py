@@ -3,8 +3,8 @@
 import keras
 import pytest
 
-from cnnviz import layers, zoo
 from cnnviz.errors import UserError
+from cnnviz.nets import layers, zoo
 
 
 @pytest.mark.parametrize("arch, shape, classes, expected", [

@@ -15,8 +15,9 @@ import re
 import sys
 from collections import Counter
 
-from cnnviz.cli.output import parse_tuple, print_table
-from cnnviz.optimizers import OPTIMIZERS, OptimizerSpec
+from cnnviz.cli.output import print_table
+from cnnviz.config import parse_tuple
+from cnnviz.nets.optimizers import OPTIMIZERS, OptimizerSpec
 from cnnviz.playground.surfaces import SURFACES
 
 # How many minima the plain-text summary lists (Rastrigin has 121).

@@ -8,12 +8,12 @@ from cnnviz.cli.output import print_json
 def catalogue() -> dict[str, list[str]]:
     """Names by kind, as in the public JSON contract."""
     from cnnviz.data import DATASETS
-    from cnnviz.initializers import INITIALIZERS
-    from cnnviz.optimizers import OPTIMIZERS
-    from cnnviz.zoo import ARCHITECTURES
+    from cnnviz.nets.initializers import INITIALIZERS
+    from cnnviz.nets.optimizers import OPTIMIZERS
+    from cnnviz.nets.zoo import ARCHITECTURES
 
     try:
-        from cnnviz.surfaces import SURFACES
+        from cnnviz.playground.surfaces import SURFACES
     except ModuleNotFoundError:  # pragma: no cover - surfaces ship with the playground
         SURFACES = {}
     return {"architectures": list(ARCHITECTURES), "initializers": list(INITIALIZERS),

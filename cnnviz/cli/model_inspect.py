@@ -1,7 +1,7 @@
 """``inspect --model PATH.keras [--dataset D | --images DIR]``: the bring-your-own-model path.
 
-The file is pre-checked and loaded safely (:mod:`cnnviz.model_files`), its layers are
-probed (:mod:`cnnviz.user_models`) and the result is a real
+The file is pre-checked and loaded safely (:mod:`cnnviz.usermodels.loading`), its layers are
+probed (:mod:`cnnviz.usermodels.probe`) and the result is a real
 :class:`~cnnviz.training.Run`, so ``inspect``'s own code trains it for ``--steps``
 and prints the same payload as for ``--arch``, plus ``unprobed_layers``,
 ``output_is_probability``, ``note`` and ``notes``.
@@ -12,41 +12,30 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from cnnviz.cli.output import parse_tuple
-
-
-def check_steps(steps: int) -> int:
-    """Refuse negative step counts and counts above the CLI cap."""
-    from cnnviz.cli.inspect_cmd import MAX_CLI_STEPS
-    from cnnviz.errors import UserError
-
-    if steps < 0:
-        raise UserError(f"--steps must be 0 or more, got {steps}")
-    if steps > MAX_CLI_STEPS:
-        raise UserError(f"--steps {steps} is above the cap of {MAX_CLI_STEPS}")
-    return steps
+from cnnviz.cli.run_args import check_steps, optimizer_fields_from_args
+from cnnviz.config import parse_tuple
 
 
 def model_config(args, dataset_label: str, batch_size: int):
     """The RunConfig of a user-model run: the file stands in for --arch and --init."""
     from cnnviz.config import RunConfig
     from cnnviz.errors import check_choice
-    from cnnviz.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS
+    from cnnviz.nets.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS
 
     check_choice("optimizer", args.optimizer, OPTIMIZERS)
     lr = DEFAULT_LEARNING_RATES[args.optimizer] if args.lr is None else args.lr
-    from cnnviz.cli.inspect_cmd import optimizer_fields_from_args
-
     return RunConfig(arch=f"file:{Path(args.model).name}", init="from-file", optimizer=args.optimizer, lr=lr,
                      dataset=dataset_label, batch_size=batch_size, seed=args.seed, probe_every=args.probe_every,
                      **optimizer_fields_from_args(args))
 
 
 def run_for_model(args):
-    """A ready :class:`~cnnviz.user_models.UserModelRun` for ``inspect --model`` (not yet trained)."""
+    """A ready :class:`~cnnviz.usermodels.run.UserModelRun` for ``inspect --model`` (not yet trained)."""
+    from cnnviz.data.image_folder import load_image_folder
     from cnnviz.errors import UserError
-    from cnnviz.image_folder import load_image_folder
-    from cnnviz.user_models import load_user_model, model_io_shape, prepare_user_run
+    from cnnviz.usermodels.loading import load_user_model
+    from cnnviz.usermodels.probe import model_io_shape
+    from cnnviz.usermodels.run import prepare_user_run
 
     check_steps(args.steps)
     if args.batch_size <= 0:
@@ -67,10 +56,10 @@ def run_for_model(args):
     config = model_config(args, label, batch_size)
     if args.reinit:
         from cnnviz.errors import check_choice
-        from cnnviz.initializers import INITIALIZERS
+        from cnnviz.nets.initializers import INITIALIZERS
 
         check_choice("initializer", args.reinit, INITIALIZERS)
-    from cnnviz.resources import check, cli_budget, estimate_model
+    from cnnviz.training.resources import check, cli_budget, estimate_model
 
     check(estimate_model(model, batch_size, config.optimizer, shape, label=Path(args.model).name), cli_budget())
     ignored = ignored_options(args)

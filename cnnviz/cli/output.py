@@ -7,8 +7,6 @@ import math
 import sys
 from collections.abc import Sequence
 
-from cnnviz.errors import UserError
-
 
 def _json_safe(value):
     """Replace NaN/Inf (invalid JSON) with None, recursively."""
@@ -53,14 +51,3 @@ def _fmt(value) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     return str(value)
-
-
-def parse_tuple(text: str, kind: type, count: int | None, what: str) -> tuple:
-    """Parse "28,28,1" / "-1.5,2" into a tuple, with a clear error naming ``what``."""
-    try:
-        values = tuple(kind(part) for part in text.split(","))
-    except ValueError:
-        raise UserError(f"{what} must be comma-separated {kind.__name__}s, got {text!r}") from None
-    if count is not None and len(values) != count:
-        raise UserError(f"{what} needs {count} comma-separated values, got {text!r}")
-    return values

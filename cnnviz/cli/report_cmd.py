@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cnnviz.cli.inspect_cmd import add_run_arguments, config_from_args, new_run
+from cnnviz.cli.run_args import add_run_arguments, config_from_args, new_run
 
 EXIT_HALTED = 1
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from cnnviz.cli.inspect_cmd import add_net_arguments
-from cnnviz.cli.output import parse_tuple, print_json, print_table
+from cnnviz.cli.output import print_json, print_table
+from cnnviz.cli.run_args import add_net_arguments, net_fields_from_args
+from cnnviz.config import parse_tuple
 
 
 def summarize(arch: str, input_shape=None, classes=None, **net_fields) -> dict:
@@ -12,8 +13,8 @@ def summarize(arch: str, input_shape=None, classes=None, **net_fields) -> dict:
     ``net_fields`` (depth, width, activation, norm, residual) describe a plain net; ``net``
     in the payload echoes them in full (None for a fixed architecture).
     """
-    from cnnviz import zoo
     from cnnviz.data import describe_adaptation
+    from cnnviz.nets import zoo
 
     name, net = zoo.resolve_net(arch, **net_fields)
     shape, n_classes = zoo.resolve_shape(name, input_shape, classes)
@@ -29,8 +30,7 @@ def summarize(arch: str, input_shape=None, classes=None, **net_fields) -> dict:
 
 
 def run(args) -> int:
-    from cnnviz.cli.inspect_cmd import net_fields_from_args
-    from cnnviz.zoo import get_arch
+    from cnnviz.nets.zoo import get_arch
 
     args.arch = args.arch or "ltfn_convnet"
     get_arch(args.arch)

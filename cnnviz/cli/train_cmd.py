@@ -18,9 +18,9 @@ from __future__ import annotations
 import sys
 import time
 
-from cnnviz.cli.inspect_cmd import (MAX_CLI_STEPS, add_run_arguments, config_from_args, new_run, payload_for,
-                                    print_readable)
 from cnnviz.cli.output import print_json
+from cnnviz.cli.run_args import MAX_CLI_STEPS, add_run_arguments, config_from_args, new_run
+from cnnviz.cli.run_output import payload_for, print_readable
 
 EXIT_HALTED = 1
 # Flags a resumed run takes from its checkpoint; giving a different value is refused.
@@ -121,4 +121,4 @@ def register(subparsers) -> None:
     parser.add_argument("--save", metavar="DIR", help="write a checkpoint folder when training ends")
     parser.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (its own configuration)")
     parser.set_defaults(handler=run_command)
-    parser.set_defaults(parser_defaults={action.dest: action.default for action in parser._actions})
+    parser.set_defaults(parser_defaults={flag: parser.get_default(flag) for flag in (*CHECKPOINT_FLAGS, "probe_every")})

@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import re
 
-from cnnviz.cli.output import parse_tuple, print_json, print_table
-from cnnviz.optimizers import OPTIMIZERS, OptimizerSpec
+from cnnviz.cli.output import print_json, print_table
+from cnnviz.config import parse_tuple
+from cnnviz.nets.optimizers import OPTIMIZERS, OptimizerSpec
 from cnnviz.playground.surfaces import SURFACES
 
 # How many leading and trailing steps the plain-text table shows.

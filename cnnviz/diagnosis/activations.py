@@ -1,6 +1,6 @@
 """Rules on the forward signal: exploding or vanishing pre-activations, dead ReLUs, saturation.
 
-Each rule reads plain numbers from a :class:`~cnnviz.snapshot.Snapshot` and returns at most
+Each rule reads plain numbers from a :class:`~cnnviz.probing.snapshot.Snapshot` and returns at most
 one :class:`~cnnviz.diagnosis.findings.Finding` (the worst layer), with the numbers a
 student can check against the charts, and advice that fits the run (:mod:`.context`).
 Thresholds are named constants, each with the reason it sits where it does.
@@ -12,7 +12,7 @@ import math
 
 from cnnviz.diagnosis.context import Context, residual_growth_advice, scaled_init_phrase, target_std
 from cnnviz.diagnosis.findings import Finding, fmt, has_layer, possessive, times
-from cnnviz.snapshot import LayerSnapshot, Snapshot
+from cnnviz.probing.snapshot import LayerSnapshot, Snapshot
 
 # --- activation scale. A fan-in-scaled init keeps hidden pre-activation stds near 1
 # (0.47–0.70 with He on MNIST). Two decades off is broken, one decade is suspicious.

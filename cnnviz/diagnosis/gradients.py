@@ -7,7 +7,7 @@ import statistics
 
 from cnnviz.diagnosis.context import Context
 from cnnviz.diagnosis.findings import Finding, fmt, has_layer, he_std, possessive, times
-from cnnviz.snapshot import LayerSnapshot, Snapshot
+from cnnviz.probing.snapshot import LayerSnapshot, Snapshot
 
 # A plain (SGD-family) step changes a layer's weights by lr·‖∇w‖/‖w‖ of their size, momentum by
 # up to 1/(1 − β) times that; adaptive optimizers (Adam, RMSProp, ...) normalise the gradient

@@ -7,7 +7,8 @@ from cnnviz.diagnosis.context import Context
 from cnnviz.diagnosis.findings import Finding, sort_findings
 from cnnviz.diagnosis.gradients import check_gradients, check_update_ratio
 from cnnviz.diagnosis.softmax import check_softmax
-from cnnviz.snapshot import Snapshot
+from cnnviz.nets.optimizers import DEFAULT_LEARNING_RATES
+from cnnviz.probing.snapshot import Snapshot
 
 # Halts caused by the step size: what the network looks like after such an update is a
 # consequence, not a cause, so the rules judge the run as it was before it.
@@ -58,8 +59,6 @@ def non_finite_findings(run) -> list[Finding]:
 
 def halt_advice(run) -> str:
     """What to change: at step 1 the initialization made the first pass overflow; later, training did."""
-    from cnnviz.optimizers import DEFAULT_LEARNING_RATES
-
     halt, config = run.halted, run.config
     cause = getattr(halt, "cause", "training")
     if cause == "initialization" or halt.step == 1 and cause == "training":

@@ -7,7 +7,7 @@ import math
 from cnnviz.diagnosis.activations import check_activation_scale, main_activation
 from cnnviz.diagnosis.context import Context, residual_growth_advice
 from cnnviz.diagnosis.findings import Finding, fmt
-from cnnviz.snapshot import Snapshot
+from cnnviz.probing.snapshot import Snapshot
 
 # A healthy untrained net is unsure (max prob ≈ 1/C … 0.5); a net that is certain and wrong
 # has saturated, exploding logits. Uniform means the logits are ~0.

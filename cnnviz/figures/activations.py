@@ -1,6 +1,6 @@
 """Pictures of what the layers' numbers are doing: histograms and spreads per layer.
 
-Pure functions from :class:`~cnnviz.snapshot.Snapshot` objects to plotly Figures, plus
+Pure functions from :class:`~cnnviz.probing.snapshot.Snapshot` objects to plotly Figures, plus
 the tables behind them (so a page can offer each chart's data as CSV). Histograms
 arrive already binned (about 50 bins per layer), so every figure here is small.
 Nothing non-finite is ever handed to plotly: a layer whose values or range are
@@ -20,8 +20,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from cnnviz.figures import specs
-from cnnviz.snapshot import Snapshot
-from cnnviz.histograms import Summary
+from cnnviz.probing.histograms import Summary
+from cnnviz.probing.snapshot import Snapshot
 
 # The house look lives in cnnviz.figures.style; these names stay importable from here.
 from cnnviz.figures.style import (  # noqa: F401
@@ -279,7 +279,7 @@ def std_per_layer(snapshots, predicted: Mapping[str, float] | None = None, title
     """Standard deviation of each layer's pre-activation, input side left, on a log axis.
 
     ``snapshots`` is one Snapshot or a list of (label, Snapshot) / a dict label -> Snapshot.
-    ``predicted`` (layer -> std, e.g. from :mod:`cnnviz.theory`) is drawn dashed and
+    ``predicted`` (layer -> std, e.g. from :mod:`cnnviz.diagnosis.theory`) is drawn dashed and
     named ``predicted_label``.
     What to look for: a flat line is a healthy scale; a line climbing a decade per
     layer is exploding (N(0,1) weights), one falling is vanishing (tiny weights).

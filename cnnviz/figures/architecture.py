@@ -1,6 +1,6 @@
 """A picture of a network's shape: how big each layer's output is and where the weights are.
 
-Pure function from :func:`cnnviz.zoo.layer_table` rows to a plotly Figure; nothing is
+Pure function from :func:`cnnviz.nets.zoo.layer_table` rows to a plotly Figure; nothing is
 built, so VGG16 and AlexNet are drawn without allocating their weights.
 """
 

@@ -18,7 +18,7 @@ from plotly.subplots import make_subplots
 
 from cnnviz.figures.activations import SUBPLOT_TITLE_SIZE, finite_positive, layer_colour, log_ticks, style
 from cnnviz.figures.training_curves import step_ticks
-from cnnviz.snapshot import Snapshot
+from cnnviz.probing.snapshot import Snapshot
 
 TITLE = "Backward signal per layer: std of ∂loss/∂pre-activation"
 MAX_LAYER_LINES = 12  # the over-steps panel draws at most this many layers (evenly spread, first and last kept)

@@ -1,6 +1,6 @@
 """Pictures of what conv layers learn and compute: kernels as tiles, feature maps, the input.
 
-Pure functions from arrays to plotly Figures (see :mod:`cnnviz.feature_maps` for
+Pure functions from arrays to plotly Figures (see :mod:`cnnviz.probing.feature_maps` for
 getting the arrays out of a model). Every grid shares one colour range across its
 tiles so tiles can be compared; signed values use a diverging scale centred at 0.
 Non-finite values are replaced by 0 before drawing and the title says so.

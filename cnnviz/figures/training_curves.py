@@ -1,4 +1,4 @@
-"""Pictures over training steps, from a run's history DataFrame (:mod:`cnnviz.history`).
+"""Pictures over training steps, from a run's history DataFrame (:mod:`cnnviz.probing.history`).
 
 Histograms as a heatmap over steps, gradient norms and update sizes per layer, and
 loss/accuracy curves. Pure functions; non-finite values are left out (a halted run's
@@ -15,9 +15,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from cnnviz.figures import specs
-from cnnviz.histograms import histogram_edges, rebin
 from cnnviz.figures.style import (LEGEND_BELOW, SUBPLOT_TITLE_SIZE, finite_positive, label_colour, layer_colours,
                                    log_ticks, style, style_spec)
+from cnnviz.probing.histograms import histogram_edges, rebin
 
 MAX_HEATMAP_STEPS = 300  # more probed steps than this are thinned evenly (the last one always kept)
 # A layer whose values reach this many times its narrowest step's span gets an asinh value axis.

@@ -1,7 +1,7 @@
 """The monitor's compiled probe: one ``tf.function`` per monitor, traced once.
 
 One call measures the user's model on the fixed probe batch: every pre-activation's
-summary and histogram (:func:`cnnviz.stats.tensor_summary`), the logits and softmax,
+summary and histogram (:func:`cnnviz.probing.graph.tensor_summary`), the logits and softmax,
 the gradient of the compiled loss with respect to every probed kernel (computed,
 never applied), and each kernel's norm and its change over the last training step.
 
@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from cnnviz.keras.probe import MonitorProbe
-from cnnviz.stats import softmax_summary, tensor_summary
+from cnnviz.probing.graph import softmax_summary, tensor_summary
 
 
 def compiled_loss(model: keras.Model):

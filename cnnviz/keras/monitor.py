@@ -31,7 +31,7 @@ before every step, and one fsynced line per probe. With ``steps_per_execution`` 
 Keras calls the hooks once per execution: probes then land on the first step at or
 past each multiple of ``every``, and ‖Δw‖ spans the whole execution.
 
-At each epoch end the findings (:mod:`cnnviz.diagnose`) are printed one per line.
+At each epoch end the findings (:mod:`cnnviz.diagnosis`) are printed one per line.
 At the first non-finite training loss the monitor names the step (epoch, batch)
 and the layer where NaN/Inf first appears on the probe batch with the weights that
 produced it, and with ``stop_on_nan=True`` stops training (like
@@ -53,8 +53,8 @@ from cnnviz.errors import UserError
 from cnnviz.keras.graph import ProbeFunction, compiled_loss
 from cnnviz.keras.probe import build_monitor_probe, check_model
 from cnnviz.keras.run_folder import MonitoredRun, RunFolderWriter, snapshot_record
-from cnnviz.snapshot import LayerSnapshot, Snapshot
-from cnnviz.stats import Summary
+from cnnviz.probing.histograms import Summary
+from cnnviz.probing.snapshot import LayerSnapshot, Snapshot
 
 MAX_PROBE_EXAMPLES = 4096  # a probe batch runs forward and backward each probe: keep it batch-sized
 

@@ -1,11 +1,11 @@
 """The monitor's view of a user's model: a flat graph that also returns every pre-activation.
 
-The graph walk, the recovery of z for Conv/Dense layers with a fused activation
-(:class:`cnnviz.user_models.LinearPart`) and the logits detection are
-:mod:`cnnviz.user_models`' own; this module only relaxes what that module asks of
-a model it feeds itself. The monitor never feeds images of its own (the user's
-probe batch goes in), so any one-input model works, and an output that is not one
-score per class (a regression, a single sigmoid unit) is still probed: its
+The graph walk (:func:`cnnviz.usermodels.probe.trace_graph`), the recovery of z for
+Conv/Dense layers with a fused activation (:class:`cnnviz.usermodels.probe.LinearPart`) and
+the logits detection (:func:`cnnviz.usermodels.probe.logits_of`) are that module's own; this
+module only relaxes what it asks of a model it feeds itself. The monitor never feeds images of
+its own (the user's probe batch goes in), so any one-input model works, and an output that is
+not one score per class (a regression, a single sigmoid unit) is still probed: its
 pre-activations are recorded and the softmax parts are marked as not applying.
 
 The layers and variables are the user's: the flat model is a second function over
@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from cnnviz.diagnosis.theory import layers_between
 from cnnviz.errors import UserError
-from cnnviz.probes import ProbePoint
-from cnnviz.theory import layers_between
-from cnnviz.user_models import (FOLLOWING_ACTIVATIONS, UnprobedLayer, _logits_of, _Trace, _walk,
-                                activation_name)
+from cnnviz.probing.probes import ProbePoint
+from cnnviz.usermodels.probe import (FOLLOWING_ACTIVATIONS, UnprobedLayer, activation_name, first_line, logits_of,
+                                     trace_graph)
 
 
 @dataclass
@@ -63,14 +63,12 @@ def build_monitor_probe(model: keras.Model, sample_x: np.ndarray, layers=None) -
     """
     check_model(model)
     flat_input = keras.Input(tuple(model.inputs[0].shape[1:]), dtype=model.inputs[0].dtype, name="cnnviz_input")
-    trace = _Trace()
     try:
-        final = _walk(model, flat_input, trace)
+        trace = trace_graph(model, flat_input)
     except UserError:
         raise
     except Exception as exc:  # an arbitrary model can fail to re-trace in ways no check foresaw
-        raise UserError(f"the monitor could not trace {model.name} ({type(exc).__name__}: "
-                        f"{str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''})") from None
+        raise UserError(f"the monitor could not trace {model.name} ({first_line(exc)})") from None
     if not trace.points:
         raise UserError(f"{model.name} has no Dense or convolution layer, so there is no pre-activation to probe")
     points, pre_tensors = [], []
@@ -93,14 +91,14 @@ def build_monitor_probe(model: keras.Model, sample_x: np.ndarray, layers=None) -
         points, pre_tensors = [points[i] for i in keep], [pre_tensors[i] for i in keep]
     out_shape = tuple(model.outputs[0].shape[1:])
     if len(out_shape) == 1 and out_shape[0] is not None and out_shape[0] >= 2:
-        logits, kind, note = _logits_of(model, final, trace, sample_x)
-        graph = keras.Model(flat_input, [*pre_tensors, logits, final], name=f"{model.name}_monitored")
+        logits, kind, note = logits_of(model, trace, sample_x)
+        graph = keras.Model(flat_input, [*pre_tensors, logits, trace.final], name=f"{model.name}_monitored")
         classes = int(out_shape[0])
     else:
         kind, classes = "regression", None
         note = (f"the output has shape {out_shape}, not one score per class: pre-activations, gradients and "
                 "update sizes are recorded; logits, softmax and accuracy do not apply")
-        graph = keras.Model(flat_input, [*pre_tensors, final], name=f"{model.name}_monitored")
+        graph = keras.Model(flat_input, [*pre_tensors, trace.final], name=f"{model.name}_monitored")
     unprobed = [u for u in trace.unprobed if u.reason != "input"]
     names = [p.name for p in points]
     try:

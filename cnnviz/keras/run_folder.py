@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnnviz.errors import UserError
-from cnnviz.snapshot import LayerSnapshot, Snapshot
-from cnnviz.stats import Summary
+from cnnviz.probing.histograms import Summary
+from cnnviz.probing.snapshot import LayerSnapshot, Snapshot
 
 FORMAT = "cnnviz-run"
 VERSION = 1
@@ -281,14 +281,14 @@ class MonitoredRun:
         return self.snapshots[0] if self.snapshots else None
 
     def history(self):
-        """Tidy DataFrame, one row per layer per probed step (:mod:`cnnviz.history`)."""
-        from cnnviz.history import snapshots_to_frame
+        """Tidy DataFrame, one row per layer per probed step (:mod:`cnnviz.probing.history`)."""
+        from cnnviz.probing.history import snapshots_to_frame
 
         return snapshots_to_frame(self.snapshots)
 
     def findings(self) -> list:
-        """:func:`cnnviz.diagnose.diagnose_run` on the snapshots read so far."""
-        from cnnviz.diagnose import diagnose_run
+        """:func:`cnnviz.diagnosis.diagnose_run` on the snapshots read so far."""
+        from cnnviz.diagnosis import diagnose_run
 
         return diagnose_run(self)
 

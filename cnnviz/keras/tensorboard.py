@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from cnnviz.errors import UserError
-from cnnviz.stats import Summary
+from cnnviz.probing.histograms import Summary
 
 try:  # tensorflow-cpu 2.21 does not bring tensorboard along (requirements.txt pins it)
     from tensorboard.plugins.histogram import metadata as _histogram_metadata
@@ -59,7 +59,7 @@ class TensorBoardWriter:
         tf.summary.write(tag, tf.constant(data), step=step, metadata=metadata)
 
     def write(self, snapshot, gradients: dict[str, Summary]) -> None:
-        """Everything of one probe (a :class:`~cnnviz.snapshot.Snapshot`) at its step."""
+        """Everything of one probe (a :class:`~cnnviz.probing.snapshot.Snapshot`) at its step."""
         step = int(snapshot.step)
         with self.writer.as_default():
             for layer in snapshot.layers:

@@ -1,6 +1,6 @@
 """Activation functions by name, and their moments under a Gaussian input (numpy only, no Keras).
 
-The variance rule (:mod:`cnnviz.theory`) needs, for a pre-activation z ~ N(μ, σ²),
+The variance rule (:mod:`cnnviz.diagnosis.theory`) needs, for a pre-activation z ~ N(μ, σ²),
 the first two moments of the next layer's input f(z). They are computed here by
 Gauss–Legendre quadrature on the two sides of 0 (ReLU, leaky ReLU and SELU have a
 kink there, which a single Gauss–Hermite rule integrates poorly), so one routine

@@ -3,7 +3,7 @@
 For the Compare page's one-chart picture of 2–4 initializers on the same net: every
 run's step-0 snapshot (measured in training mode on its first training batch, as the
 page's other charts) gives the measured std of each probed layer; for plain nets
-:func:`cnnviz.theory.plain_chain` gives the prediction from the same batch's moments.
+:func:`cnnviz.diagnosis.theory.plain_chain` gives the prediction from the same batch's moments.
 TF-free: reads snapshots and the runs' batches only.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from cnnviz.theory_chain import InputMoments, plain_chain_for
+from cnnviz.diagnosis.theory_chain import InputMoments, plain_chain_for
 
 COLUMNS = ["label", "index", "layer", "measured", "predicted", "predicted_valid", "note"]
 

@@ -13,7 +13,7 @@ the kernel; the loop (the paper's) matters for other models. Contract for caller
 
 * ``apply_lsuv(model, images)`` after the model is built and before anything reads its
   weights (an optimizer's slots, a compiled core's copy); ``images`` are float32
-  (N, H, W, C) in the model's input shape, e.g. :func:`cnnviz.zoo.lsuv_images` or the
+  (N, H, W, C) in the model's input shape, e.g. :func:`cnnviz.nets.zoo.lsuv_images` or the
   run's own step-0 batch; 100 or more keep the variance estimate within a few percent.
 * batch norm runs in inference mode (``training=False``), as at init elsewhere.
 """
@@ -27,7 +27,7 @@ import keras
 import numpy as np
 
 from cnnviz.errors import UserError
-from cnnviz.nets.measure import forward
+from cnnviz.nets.forward import forward
 
 TOLERANCE = 0.1  # |Var − 1| the paper accepts
 MAX_ITERATIONS = 10

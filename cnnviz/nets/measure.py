@@ -1,10 +1,8 @@
 """One forward pass through a Keras model at init, and the std of every layer's pre-activation.
 
-Independent of the training core: :func:`forward` evaluates a functional model layer
-by layer (each layer's ``input``/``output`` tensors give the graph), so callers can
-see, and change, each conv/dense layer's output as it is computed. LSUV
-(:mod:`cnnviz.nets.lsuv`) uses that to rescale kernels in forward order; the
-measurement helpers here use it to read every pre-activation in one pass.
+Independent of the training core: :func:`cnnviz.nets.forward.forward` evaluates a functional
+model layer by layer; the measurement helpers here use it to read every pre-activation in one
+pass (LSUV, :mod:`cnnviz.nets.lsuv`, uses it to rescale kernels in forward order).
 
 :func:`depth_profile` puts measured and predicted std per layer side by side for a
 RunConfig: the numbers behind the README's depth table, a lesson, or a depth chart.
@@ -12,43 +10,15 @@ RunConfig: the numbers behind the README's depth table, a lesson, or a depth cha
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import keras
 import numpy as np
 import pandas as pd
 
-WEIGHTED_TYPES = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+from cnnviz.nets.forward import forward
+
 # Measurement images come from a stream of their own (not LSUV's, not the training batches).
 MEASURE_STREAM = 0x5EE
 MEASURE_IMAGES = 256
-
-
-def weighted_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    """The model's conv/dense layers with a kernel, in forward order."""
-    return [layer for layer in model.layers if isinstance(layer, WEIGHTED_TYPES) and hasattr(layer, "kernel")]
-
-
-def forward(model: keras.Model, images: np.ndarray, training: bool = False,
-            visit: Callable | None = None):
-    """Run ``images`` through ``model`` one layer at a time; return the model's output.
-
-    ``visit(layer, inputs, output)`` is called after each conv/dense layer and returns the
-    output to pass on (it may rescale the kernel and recompute). Works for functional
-    models whose layers are each called once (the zoo's, plain nets with skips).
-    """
-    values = {id(model.inputs[0]): keras.ops.convert_to_tensor(np.asarray(images, np.float32))}
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        inbound = layer.input
-        inputs = [values[id(t)] for t in inbound] if isinstance(inbound, (list, tuple)) \
-            else values[id(inbound)]
-        output = layer(inputs, training=training)
-        if visit is not None and isinstance(layer, WEIGHTED_TYPES):
-            output = visit(layer, inputs, output)
-        values[id(layer.output)] = output
-    return values[id(model.outputs[0])]
 
 
 def pre_activation_stats(model: keras.Model, images: np.ndarray, training: bool = False) -> pd.DataFrame:
@@ -87,14 +57,14 @@ def depth_profile(config, images: np.ndarray | None = None, input_shape: tuple[i
                   classes: int | None = None, training: bool = False) -> pd.DataFrame:
     """Measured and predicted pre-activation std per layer of ``config``'s network at init.
 
-    Builds the real Keras model (:func:`cnnviz.zoo.build_from_config`), runs one forward
+    Builds the real Keras model (:func:`cnnviz.nets.zoo.build_from_config`), runs one forward
     pass on ``images`` (default: :func:`measurement_images`) and, for plain nets, joins
-    :func:`cnnviz.theory.plain_chain` computed from the same images' moments. Columns:
+    :func:`cnnviz.diagnosis.theory.plain_chain` computed from the same images' moments. Columns:
     layer, type, fan_in, measured (std), mean, predicted, ratio (measured / predicted),
     valid, linear_valid, note. Fixed zoo nets get NaN predictions (use theory.std_table).
     """
-    from cnnviz import zoo
-    from cnnviz.theory_chain import InputMoments, plain_chain_for
+    from cnnviz.diagnosis.theory_chain import InputMoments, plain_chain_for
+    from cnnviz.nets import zoo
 
     shape, n_classes = zoo.resolve_shape(config.arch, input_shape or config.input_shape, classes or config.classes)
     if images is None:

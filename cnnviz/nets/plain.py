@@ -1,6 +1,6 @@
 """Layer tables of the parametric architectures ``plain_mlp`` and ``plain_cnn``.
 
-Both are written in the zoo's layer-spec language (:mod:`cnnviz.layers`), so shape
+Both are written in the zoo's layer-spec language (:mod:`cnnviz.nets.layers`), so shape
 arithmetic, exact parameter counts, layer tables and the Keras builder work on them
 unchanged. The conventions:
 
@@ -20,8 +20,8 @@ unchanged. The conventions:
 
 from __future__ import annotations
 
-from cnnviz.layers import Conv, Dense, Flatten, GlobalPool, LayerSpec
 from cnnviz.nets.activations import canonical
+from cnnviz.nets.layers import Conv, Dense, Flatten, GlobalPool, LayerSpec
 from cnnviz.nets.params import CNN_KERNEL, PlainNet
 
 

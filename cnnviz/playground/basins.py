@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from cnnviz.errors import UserError
-from cnnviz.optimizers import OptimizerSpec, validate_spec
+from cnnviz.nets.optimizers import OptimizerSpec, validate_spec
 from cnnviz.playground.engine import DIVERGENCE_BOUND, basin_engine, losses_and_gradient, surface_index
 from cnnviz.playground.surfaces import Surface, get_surface
 from cnnviz.playground.trajectories import DEFAULT_TOLERANCE, spec_label, validate_steps

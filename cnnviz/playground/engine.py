@@ -30,7 +30,7 @@ import threading
 from collections import OrderedDict
 
 from cnnviz.compat import nested_function_graphs, tensorflow_gradient_registry
-from cnnviz.optimizers import OptimizerSpec, make_optimizer, validate_spec
+from cnnviz.nets.optimizers import OptimizerSpec, make_optimizer, validate_spec
 from cnnviz.playground.surfaces import SURFACES, Surface
 
 # Past this, a coordinate is "gone": every surface here is already astronomically high
@@ -64,7 +64,7 @@ trace_count = 0  # how many loops have been traced in this process (benchmarks a
 def keras_defaults(kind: str) -> dict[str, float]:
     """The values a fresh Keras optimizer of ``kind`` uses for its hyperparameters.
 
-    Read from a real optimizer made by :func:`cnnviz.optimizers.make_optimizer`, so our
+    Read from a real optimizer made by :func:`cnnviz.nets.optimizers.make_optimizer`, so our
     rules (momentum 0.9 for "momentum" and "nesterov") and Keras's defaults both hold.
     """
     optimizer = make_optimizer(OptimizerSpec(kind))

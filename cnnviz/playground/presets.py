@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cnnviz.errors import check_choice
-from cnnviz.optimizers import OptimizerSpec
+from cnnviz.nets.optimizers import OptimizerSpec
 from cnnviz.playground.trajectories import Comparison, Point, compare
 
 

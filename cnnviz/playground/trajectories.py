@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from cnnviz.errors import UserError
-from cnnviz.optimizers import OptimizerSpec, validate_spec
+from cnnviz.nets.optimizers import OptimizerSpec, validate_spec
 from cnnviz.playground.engine import DIVERGENCE_BOUND, losses_and_gradient, path_engine, resolved_hyperparameters, surface_index
 from cnnviz.playground.surfaces import Point, Surface, get_surface, nearest_minimum
 

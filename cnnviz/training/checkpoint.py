@@ -28,14 +28,15 @@ import json
 import os
 import shutil
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from cnnviz.config import RunConfig
 from cnnviz.errors import UserError
-from cnnviz.snapshot import LayerSnapshot, Snapshot
-from cnnviz.histograms import Summary
+from cnnviz.probing.histograms import Summary
+from cnnviz.probing.snapshot import LayerSnapshot, Snapshot
 from cnnviz.training.state import RunState, StateValues
 from cnnviz.training.timeline import Halt
 
@@ -137,14 +138,26 @@ def _write(run, folder: Path) -> None:
         arrays[f"labels{i:05d}"] = np.asarray(snap.batch_labels, np.int32)
     np.savez_compressed(folder / ARRAYS_FILE, **arrays)
     if snapshots:
-        from cnnviz.history import export_history, snapshots_to_frame
+        from cnnviz.probing.history import export_history, snapshots_to_frame
 
         export_history(snapshots_to_frame(snapshots), folder / HISTORY_FILE)
 
 
 # ------------------------------------------------------------------ load
-def load_run(directory, dataset=None):
-    """The Run saved in ``directory``; UserError if it is missing, incomplete or corrupt."""
+@dataclass
+class SavedRun:
+    """A checkpoint folder, checked and read up to what building its Run needs."""
+
+    folder: Path
+    config: RunConfig
+    model: object  # the keras.Model in model.keras
+    state: dict  # run.json
+
+
+def open_checkpoint(directory) -> SavedRun:
+    """Check ``directory`` and read its description and model; UserError if it is missing,
+    incomplete or corrupt. :meth:`cnnviz.training.Run.load` builds the Run from it and then
+    calls :func:`restore_run`."""
     folder = Path(directory)
     if not folder.is_dir():
         raise UserError(f"no checkpoint at {folder}: the folder does not exist")
@@ -160,11 +173,13 @@ def load_run(directory, dataset=None):
         config = RunConfig.from_dict(state["config"])
     except (KeyError, TypeError) as exc:
         raise UserError(f"{folder / RUN_FILE} has an unreadable configuration ({exc})") from None
+    return SavedRun(folder, config, _load_model(folder / MODEL_FILE), state)
 
-    from cnnviz.training.run import Run
 
-    model = _load_model(folder / MODEL_FILE)
-    run = Run(config, dataset=dataset, model=model)
+def restore_run(run, saved: SavedRun) -> None:
+    """Load the saved variables, optimizer state, pending gradient and history into ``run``
+    (a Run just built from ``saved.config`` and ``saved.model``)."""
+    folder, state, config = saved.folder, saved.state, saved.config
     if run.probed.layer_names != state.get("probe_points"):
         raise UserError(f"{folder}: the saved model's layers do not match the checkpoint description")
     fresh = run._state.host_values()  # the freshly loaded model's variables: the shapes and dtypes to expect
@@ -179,7 +194,6 @@ def load_run(directory, dataset=None):
     run.restore(RunState(step, StateValues(model_values, optimizer_values, pending)), snapshots,
                 {k + 1: loss for k, loss in enumerate(losses)}, Halt(**state["halted"]) if state.get("halted") else None,
                 next_loss=state.get("next_loss"))
-    return run
 
 
 def _read_json(path: Path):

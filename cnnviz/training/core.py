@@ -20,7 +20,7 @@ The step (see :mod:`cnnviz.training.state` for why it looks ahead):
 2. forward and backward pass of the next batch in training mode (BatchNorm on batch
    statistics, dropout on — exactly what the next update learns from),
 3. keep that gradient as the new pending gradient,
-4. on probed calls, summarise every probed layer in-graph (:mod:`cnnviz.stats`).
+4. on probed calls, summarise every probed layer in-graph (:mod:`cnnviz.probing.graph`).
 """
 
 from __future__ import annotations
@@ -32,12 +32,12 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from cnnviz.stats import LAYER_FIELDS, OPTIONAL_FIELDS, all_finite, softmax_summary, summarize_layers
+from cnnviz.probing.graph import LAYER_FIELDS, OPTIONAL_FIELDS, all_finite, softmax_summary, summarize_layers
 from cnnviz.training.state import RunState, StateValues
 
 # A cold core runs this many calls eagerly before it traces (see CompiledCore._eager).
 EAGER_CALLS = 8
-# What a probed call reports per layer (and, last, for the logits): cnnviz.stats.LAYER_FIELDS.
+# What a probed call reports per layer (and, last, for the logits): cnnviz.probing.graph.LAYER_FIELDS.
 SOFTMAX_FIELDS = ("loss", "accuracy", "max_prob_mean", "entropy_mean", "input_mean", "input_mean_sq")
 
 
@@ -258,7 +258,7 @@ def unpack_summaries(out: dict) -> tuple[list[dict], dict, dict]:
     """(per-layer dicts, the logits' dict, softmax dict) from a probed call's host outputs.
 
     Layer dicts hold :data:`LAYER_FIELDS` (absent where not measured) plus ``hist``; they
-    are what :meth:`cnnviz.histograms.Summary.from_tensors` reads.
+    are what :meth:`cnnviz.probing.histograms.Summary.from_tensors` reads.
     """
     layers = []
     for row, hist in zip(out["layer_stats"], out["hists"]):

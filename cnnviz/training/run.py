@@ -22,15 +22,16 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
-from cnnviz import zoo
 from cnnviz.config import RunConfig
 from cnnviz.data import Dataset, load_dataset
 from cnnviz.errors import UserError
-from cnnviz.initializers import is_data_dependent
-from cnnviz.optimizers import make_optimizer
-from cnnviz.probes import ProbedModel
-from cnnviz.snapshot import LayerSnapshot, Snapshot
-from cnnviz.histograms import Summary
+from cnnviz.nets import zoo
+from cnnviz.nets.initializers import is_data_dependent
+from cnnviz.nets.optimizers import make_optimizer
+from cnnviz.probing.histograms import Summary
+from cnnviz.probing.probes import ProbedModel
+from cnnviz.probing.snapshot import LayerSnapshot, Snapshot
+from cnnviz.training.checkpoint import open_checkpoint, restore_run, save_run
 from cnnviz.training.core import CompiledCore, unpack_summaries
 from cnnviz.training.pool import POOL
 from cnnviz.training.state import RunState
@@ -245,7 +246,7 @@ class Run:
         """
         self._ensure_started()
         if self.halted is not None:
-            from cnnviz.diagnose import halt_advice
+            from cnnviz.diagnosis import halt_advice
 
             raise UserError(f"this run stopped at {self.halted.message()}; reset it: {halt_advice(self)}")
         target = self.step_count + 1
@@ -417,15 +418,13 @@ class Run:
                 "logits": logits, "labels": labels, "examples": n}
 
     def history(self) -> pd.DataFrame:
-        """Tidy history: one row per probed layer per probed step (see :mod:`cnnviz.history`)."""
-        from cnnviz.history import snapshots_to_frame
+        """Tidy history: one row per probed layer per probed step (see :mod:`cnnviz.probing.history`)."""
+        from cnnviz.probing.history import snapshots_to_frame
 
         return snapshots_to_frame(self.snapshots)
 
     def save(self, directory) -> None:
         """Write a checkpoint (model, optimizer state, config, step, history) to ``directory``."""
-        from cnnviz.training.checkpoint import save_run
-
         save_run(self, directory)
 
     @classmethod
@@ -434,9 +433,10 @@ class Run:
 
         Raises UserError if the directory is missing or is not a readable checkpoint.
         """
-        from cnnviz.training.checkpoint import load_run
-
-        return load_run(directory, dataset)
+        saved = open_checkpoint(directory)
+        run = cls(saved.config, dataset=dataset, model=saved.model)
+        restore_run(run, saved)
+        return run
 
     # ------------------------------------------------------------------ records
     def _to_snapshot(self, core: CompiledCore, out: dict, step: int, labels: np.ndarray) -> Snapshot:

@@ -19,7 +19,7 @@ import weakref
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from cnnviz.snapshot import Snapshot
+from cnnviz.probing.snapshot import Snapshot
 
 
 # States kept per timeline for sessions that are behind (a room pressing Step at slightly

@@ -18,8 +18,8 @@ import time  # noqa: E402
 import streamlit as st  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from cnnviz import theory  # noqa: E402
-from cnnviz.diagnose import diagnose_run  # noqa: E402
+from cnnviz.diagnosis import theory  # noqa: E402
+from cnnviz.diagnosis import diagnose_run  # noqa: E402
 from cnnviz.errors import UserError  # noqa: E402
 from cnnviz.figures import activations as layer_figures  # noqa: E402
 from cnnviz.figures import backward as backward_figures  # noqa: E402
@@ -148,7 +148,7 @@ def csv_button(label: str, make_frame, file_name: str, key: str) -> None:
 
 
 def predicted_std_at_init(run: Run) -> dict[str, float]:
-    """Layer -> the std the variance rule predicts at step 0 from each layer's input (cnnviz.theory)."""
+    """Layer -> the std the variance rule predicts at step 0 from each layer's input (cnnviz.diagnosis.theory)."""
     table = theory.std_table_for_run(run)
     return dict(zip(table["layer"], table["predicted"]))
 

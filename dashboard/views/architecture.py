@@ -16,10 +16,10 @@ import math  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from cnnviz import layers as layer_math  # noqa: E402
-from cnnviz import zoo  # noqa: E402
 from cnnviz.errors import UserError  # noqa: E402
 from cnnviz.figures.architecture import architecture_flow_figure, compact_number, shape_text  # noqa: E402
+from cnnviz.nets import layers as layer_math  # noqa: E402
+from cnnviz.nets import zoo  # noqa: E402
 from dashboard import state  # noqa: E402
 
 PAGE = "architecture"

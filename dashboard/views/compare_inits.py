@@ -19,13 +19,13 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from cnnviz.diagnose import diagnose_run  # noqa: E402
+from cnnviz.diagnosis import diagnose_run  # noqa: E402
 from cnnviz.errors import UserError  # noqa: E402
 from cnnviz.figures import activations as layer_figures  # noqa: E402
 from cnnviz.figures import depth as depth_figures  # noqa: E402
 from cnnviz.figures import training_curves as curve_figures  # noqa: E402
-from cnnviz.initializers import INITIALIZERS  # noqa: E402
 from cnnviz.nets.depth_view import depth_profile_of_runs  # noqa: E402
+from cnnviz.nets.initializers import INITIALIZERS  # noqa: E402
 from cnnviz.training import Run  # noqa: E402
 from dashboard import guarded, state, widgets  # noqa: E402
 

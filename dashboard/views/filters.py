@@ -11,10 +11,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from cnnviz import feature_maps as fm  # noqa: E402
 from cnnviz.errors import UserError  # noqa: E402
 from cnnviz.figures import filters as filter_figures  # noqa: E402
-from cnnviz.zoo import ARCHITECTURES  # noqa: E402
+from cnnviz.nets.zoo import ARCHITECTURES  # noqa: E402
+from cnnviz.probing import feature_maps as fm  # noqa: E402
 from dashboard import state  # noqa: E402
 from dashboard.run_picker import QUICK_ARCHS, run_to_inspect, train_more_button, when  # noqa: E402
 

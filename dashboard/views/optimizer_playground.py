@@ -20,7 +20,7 @@ from streamlit.errors import StreamlitPageNotFoundError  # noqa: E402
 from cnnviz.errors import UserError  # noqa: E402
 from cnnviz.figures import basins as basin_figures  # noqa: E402
 from cnnviz.figures import surfaces as surface_figures  # noqa: E402
-from cnnviz.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS, OptimizerSpec  # noqa: E402
+from cnnviz.nets.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS, OptimizerSpec  # noqa: E402
 from cnnviz.playground.basins import MAX_WORK, basin_map  # noqa: E402
 from cnnviz.playground.engine import resolved_hyperparameters  # noqa: E402
 from cnnviz.playground.presets import PRESETS  # noqa: E402

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import streamlit as st
 
+from cnnviz.diagnosis.theory import std_table
 from cnnviz.errors import UserError
 from cnnviz.figures import activations as layer_figures
 from cnnviz.figures import training_curves as curve_figures
-from cnnviz.history import plottable
 from cnnviz.keras.run_archive import MAX_ZIP_BYTES, extract_run_zip
 from cnnviz.keras.run_folder import find_run_folders, read_run_folder
+from cnnviz.probing.history import plottable
 from cnnviz.report import build_run_folder_report
-from cnnviz.theory import std_table
 from dashboard import state
 
 PAGE = "runs"

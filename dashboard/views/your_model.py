@@ -19,15 +19,16 @@ import streamlit as st  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from cnnviz.config import INPUT_RANGES, MAX_BATCH_SIZE, RunConfig  # noqa: E402
-from cnnviz.diagnose import diagnose_run  # noqa: E402
+from cnnviz.data.image_folder import IMAGE_SUFFIXES, images_to_dataset  # noqa: E402
+from cnnviz.diagnosis import diagnose_run  # noqa: E402
 from cnnviz.errors import UserError  # noqa: E402
 from cnnviz.figures import activations as layer_figures  # noqa: E402
-from cnnviz.image_folder import IMAGE_SUFFIXES, images_to_dataset  # noqa: E402
-from cnnviz.initializers import INITIALIZERS, is_data_dependent  # noqa: E402
-from cnnviz.model_files import check_upload_size, max_upload_bytes  # noqa: E402
-from cnnviz.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS  # noqa: E402
-from cnnviz.resources import estimate_model  # noqa: E402
-from cnnviz.user_models import detect_input_range, model_from_bytes, model_io_shape, prepare_user_run  # noqa: E402
+from cnnviz.nets.initializers import INITIALIZERS, is_data_dependent  # noqa: E402
+from cnnviz.nets.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS  # noqa: E402
+from cnnviz.training.resources import estimate_model  # noqa: E402
+from cnnviz.usermodels.loading import check_upload_size, max_upload_bytes, model_from_bytes  # noqa: E402
+from cnnviz.usermodels.probe import detect_input_range, model_io_shape  # noqa: E402
+from cnnviz.usermodels.run import prepare_user_run  # noqa: E402
 from dashboard import guarded, state  # noqa: E402
 from dashboard.widgets import SEVERITY_ICONS  # noqa: E402
 from dashboard.widgets import show_user_error as show_sentence  # noqa: E402
