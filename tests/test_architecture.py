@@ -217,3 +217,21 @@ def test_importing_figures_and_diagnosis_really_loads_no_tensorflow():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+# Modules of cnnviz.figures that draw no chart of their own: the style itself, the dict-figure
+# builder, the cache and the package file.
+NOT_CHARTS = {"cnnviz.figures", "cnnviz.figures.style", "cnnviz.figures.specs", "cnnviz.figures.cache"}
+
+
+def test_every_figure_module_takes_its_look_from_one_style_module():
+    """One house look: every chart module styles through cnnviz.figures.style (directly or via the
+    playground's map helpers, which call it), and none builds its own template or font table."""
+    charts = {name: path for name, path in sources("cnnviz/figures").items() if name not in NOT_CHARTS}
+    assert {"cnnviz.figures.activations", "cnnviz.figures.basins", "cnnviz.figures.logits"} <= set(charts)
+    for name, path in charts.items():
+        loaded = loaded_by(name)
+        assert "cnnviz.figures.style" in loaded, f"{name} does not take its look from cnnviz.figures.style"
+        text = path.read_text(encoding="utf-8")
+        assert "pio.templates" not in text and 'template="plotly_white"' not in text, \
+            f"{name} builds its own template instead of using the house style"

@@ -12,10 +12,8 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from cnnviz.figures.style import title_layout
+from cnnviz.figures.style import FONT_SIZE, LEGEND_BELOW, style
 
-FONT = {"size": 16}
-TITLE_FONT = {"size": 20}
 TYPE_COLOURS = {
     "input": "#616161",
     "conv2d": "#1565c0",
@@ -76,17 +74,13 @@ def architecture_flow_figure(rows: Sequence[dict], input_shape: Sequence[int], a
     fig.update_yaxes(categoryorder="array", categoryarray=names, autorange="reversed", type="category",
                      tickfont={"size": 15})
     # One tick per power of ten: minor "2, 5" labels are unreadable on a projector.
-    fig.update_xaxes(type="log", dtick=1, tickfont={"size": 15}, title_font=FONT)
+    fig.update_xaxes(type="log", dtick=1, tickfont={"size": FONT_SIZE - 1}, title_font={"size": FONT_SIZE})
     fig.update_xaxes(title_text="values per image (log scale)", row=1, col=1)
     fig.update_xaxes(title_text="parameters (log scale)", row=1, col=2)
     total = sum(layer["params"] for layer in layers)
-    fig.update_layout(title=title_layout(f"{arch}: input {shape_text(input_shape)}, {compact_number(total)} parameters"
-                                         "<br>the shape of the data flowing through, layer by layer",
-                                         TITLE_FONT["size"]),
-                      font=FONT, template="plotly_white", barmode="overlay",
-                      height=max(380, 40 * len(layers) + 220),
-                      legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0,
-                              "title": {"text": "layer type"}, "font": {"size": 15}},
-                      hoverlabel={"font": FONT}, margin={"l": 90, "r": 30, "t": 120, "b": 100})
-    fig.update_annotations(font_size=16)
+    style(fig, f"{arch}: input {shape_text(input_shape)}, {compact_number(total)} parameters"
+          "<br>the shape of the data flowing through, layer by layer",
+          max(380, 40 * len(layers) + 220), margin={"l": 90, "t": 120, "b": 100})
+    fig.update_layout(barmode="overlay", legend={**LEGEND_BELOW, "title": {"text": "layer type"}})
+    fig.update_annotations(font_size=FONT_SIZE)
     return fig

@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from cnnviz.figures.activations import SUBPLOT_TITLE_SIZE, finite_positive, layer_colour, log_ticks, style
+from cnnviz.figures.style import SUBPLOT_TITLE_SIZE, finite_positive, layer_colour, log_ticks, style
 from cnnviz.figures.training_curves import step_ticks
 from cnnviz.probing.snapshot import Snapshot
 

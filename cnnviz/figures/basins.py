@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from cnnviz.figures.surface_maps import FONT_SIZE, f32, house_layout
+from cnnviz.figures.style import two_line_title
+from cnnviz.figures.surface_maps import f32, house_layout
 
 # Distinct colours for up to ten minima (more cycle: Rastrigin's 121 dimples).
 MINIMUM_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
@@ -118,8 +119,9 @@ def basin_figure(result, title: str | None = None) -> go.Figure:
                                          "size": 14 if len(inside) <= LEGEND_MINIMA else 5, "color": "gold",
                                          "line": {"color": "black", "width": 1}},
                                  hovertemplate="minimum (%{x:.4g}, %{y:.4g})<extra></extra>"))
-    house_layout(fig, title or f"Basins of attraction on {result.surface}<br><span style='font-size:{FONT_SIZE - 2}px'>"
-                 f"{result.label}, {result.steps} steps, {result.grid} x {result.grid} starts</span>", 640)
+    house_layout(fig, title or two_line_title(f"Basins of attraction on {result.surface}",
+                                              f"{result.label}, {result.steps} steps, {result.grid} x {result.grid} starts"),
+                 640)
     fig.update_layout(
         xaxis={"title": {"text": "start x"}, "range": [x0, x1], "showgrid": False, "zeroline": False},
         yaxis={"title": {"text": "start y"}, "range": [y0, y1], "showgrid": False, "zeroline": False},

@@ -11,8 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from cnnviz.figures.activations import finite_positive, label_colour, log_ticks, style
-from cnnviz.figures.style import LEGEND_BELOW
+from cnnviz.figures.style import LEGEND_BELOW, finite_positive, label_colour, log_ticks, style
 
 TITLE = "Depth view: pre-activation std per layer at initialization"
 

@@ -14,10 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from cnnviz.figures.style import title_layout
+from cnnviz.figures.style import FONT_SIZE, style
 
-FONT = {"size": 16}
-TITLE_FONT = {"size": 20}
 DIVERGING = "RdBu_r"  # negative = blue, 0 = white, positive = red
 NON_NEGATIVE = "Viridis"
 MAX_TILES = 64
@@ -64,19 +62,19 @@ def _tile_grid(tiles: np.ndarray, labels: Sequence[str], title: str, colour_titl
                             "xref": "x", "yref": "y", "yanchor": "bottom", "font": {"size": 13}})
     colour_axis = {"colorscale": DIVERGING, "cmin": -biggest, "cmax": biggest, "cmid": 0.0} if signed \
         else {"colorscale": NON_NEGATIVE, "cmin": 0.0, "cmax": biggest}
-    colour_axis["colorbar"] = {"title": {"text": colour_title, "side": "right", "font": FONT}, "thickness": 18,
-                               "tickfont": {"size": 15}}
+    colour_axis["colorbar"] = {"title": {"text": colour_title, "side": "right", "font": {"size": FONT_SIZE}},
+                               "thickness": 18, "tickfont": {"size": FONT_SIZE - 1}}
     note = f" ({bad} non-finite values shown as 0)" if bad else ""
     hidden = {"showticklabels": False, "showgrid": False, "zeroline": False, "ticks": ""}
-    fig = go.Figure(traces)
+    fig = style(go.Figure(traces), title + note,
+                height=_height(rows, columns, height, width, gap, label_room, max_tile_px, plot_px),
+                margin={"l": 20, "r": 20, "t": 70, "b": 20})
     fig.update_layout(
-        coloraxis=colour_axis, annotations=annotations, font=FONT, template="plotly_white",
-        title=title_layout(title + note, TITLE_FONT["size"]),
+        coloraxis=colour_axis, annotations=annotations,
         xaxis={**hidden, "range": [-0.5 - gap / 2, columns * (width + gap) - gap / 2 - 0.5], "constrain": "domain"},
         yaxis={**hidden, "range": [rows * (height + gap + label_room) - gap / 2 - 0.5, -0.5],
                "scaleanchor": "x", "constrain": "domain"},
-        hoverlabel={"font": FONT}, height=_height(rows, columns, height, width, gap, label_room, max_tile_px, plot_px),
-        margin={"l": 20, "r": 20, "t": 70, "b": 20})
+    )
     return fig
 
 
@@ -136,6 +134,5 @@ def input_image_figure(image: np.ndarray, title: str) -> go.Figure:
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed",
                      scaleanchor="x", constrain="domain")
     # No fixed width: the figure takes its column's width (a 300 px figure in a narrow column was cut off).
-    fig.update_layout(title=title_layout(title, 16), font=FONT, height=320,
-                      margin={"l": 10, "r": 10, "t": 60, "b": 10}, template="plotly_white")
+    style(fig, title, 320, margin={"l": 10, "r": 10, "t": 60, "b": 10}, title_size=FONT_SIZE)
     return fig

@@ -13,12 +13,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from cnnviz.figures.style import title_layout
+from cnnviz.figures.style import FONT_SIZE, style
 
 # Readable from the back of a lecture hall.
-FONT = {"size": 16}
-TITLE_FONT = {"size": 19}
-AXIS_TICK_FONT = {"size": 15}
 GROUP_COLOURS = ("#9e9e9e", "#1565c0", "#e65100", "#2e7d32")  # first = earliest (init), then later steps
 CORRECT_COLOUR, WRONG_COLOUR, OTHER_COLOUR = "#2e7d32", "#c62828", "#90a4ae"
 PROBABILITY_BINS = 20
@@ -65,15 +62,8 @@ def _title(main: str, detail: str = "") -> str:
 
 
 def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
-    """Title, size and projector-sized fonts. Axis fonts are set on the axes themselves so a
-    host theme (Streamlit's) cannot shrink them back. The title pushes the plot down when it
-    needs the room (automargin), so nothing is drawn over it."""
-    fig.update_layout(title=title_layout(title, TITLE_FONT["size"]), font=FONT, height=height,
-                      margin={"l": 70, "r": 30, "t": 95, "b": 70}, template="plotly_white",
-                      legend={"font": FONT}, hoverlabel={"font": FONT})
-    fig.update_xaxes(tickfont=AXIS_TICK_FONT, title_font=FONT)
-    fig.update_yaxes(tickfont=AXIS_TICK_FONT, title_font=FONT)
-    return fig
+    """The house look (:func:`cnnviz.figures.style.style`) with a little more room for two-line titles."""
+    return style(fig, title, height, margin={"t": 95})
 
 
 def logit_distribution_figure(logits: np.ndarray, class_names: Sequence[str], when: str) -> go.Figure:

@@ -106,16 +106,22 @@ def full_title(fig: go.Figure) -> str:
     return f"{title.text or ''} {subtitle}".strip()
 
 
-def style(fig: go.Figure, title: str, height: int | None = None) -> go.Figure:
+HOUSE_MARGIN = {"l": 70, "r": 30, "t": 90, "b": 70}
+
+
+def style(fig: go.Figure, title: str, height: int | None = None, *, margin: dict | None = None,
+          title_size: int = TITLE_SIZE) -> go.Figure:
     """Large fonts, a white background and a title: the house look of every figure.
 
+    Every figure module calls this (or :func:`style_spec` for dict-built figures) and then
+    sets only what its chart needs on top: a legend's place, a tighter ``margin`` for tiles.
     Legends, subplot titles and the data never draw over the title (see :func:`title_layout`).
     """
     fig.update_layout(
-        title=title_layout(title),
+        title=title_layout(title, title_size),
         font={"size": FONT_SIZE},
         template=HOUSE_TEMPLATE,
-        margin={"l": 70, "r": 30, "t": 90, "b": 70},
+        margin={**HOUSE_MARGIN, **(margin or {})},
         legend={"font": {"size": FONT_SIZE - 1}},
         hoverlabel={"font_size": FONT_SIZE - 2},
     )
@@ -135,7 +141,7 @@ def style_spec(layout: dict, title: str, height: int | None = None) -> dict:
     from cnnviz.figures import specs
 
     specs.merge(layout, {"title": title_layout(title), "font": {"size": FONT_SIZE},
-                         "margin": {"l": 70, "r": 30, "t": 90, "b": 70},
+                         "margin": dict(HOUSE_MARGIN),
                          "legend": {"font": {"size": FONT_SIZE - 1}}, "hoverlabel": {"font": {"size": FONT_SIZE - 2}}})
     layout["template"] = _HOUSE_TEMPLATE_JSON
     axis_fonts = {"tickfont": {"size": FONT_SIZE - 1}, "title": {"font": {"size": FONT_SIZE}}}

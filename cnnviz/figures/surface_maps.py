@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-import plotly.io as pio
 from plotly.colors import get_colorscale, sample_colorscale
 
+from cnnviz.figures.style import FONT_SIZE, style, two_line_title
 from cnnviz.playground.surfaces import Surface, evaluate_grid
 
 # Bright, distinct path colours that read on both the dark and light ends of the map.
@@ -32,16 +32,8 @@ POINT_BUDGET = 4000
 # A path may leave the surface's window (the saddle has no bottom); widen the view to
 # follow it, but never beyond this many half-widths from the window's centre.
 MAX_VIEW_STRETCH = 1.5
-FONT_SIZE = 15
-TITLE_SIZE = 19
 # Labels closer than this (as a fraction of the view's width and height) share one box.
 LABEL_MERGE_DISTANCE = (0.12, 0.08)
-# plotly_white's page look without its per-trace defaults and scene/map/colour-scale
-# settings: under 1 KB per chart instead of ~7 KB (the same recipe as the Activations page).
-LEAN_TEMPLATE = go.layout.Template(layout={
-    key: value for key, value in pio.templates["plotly_white"].to_plotly_json()["layout"].items()
-    if key not in ("colorscale", "coloraxis", "geo", "mapbox", "polar", "scene", "ternary", "shapedefaults",
-                   "annotationdefaults")})
 
 
 def path_colour(index: int) -> str:
@@ -239,21 +231,9 @@ def path_width(index: int, count: int) -> float:
 
 
 def house_layout(fig: go.Figure, title: str, height: int) -> go.Figure:
-    """The playground's look: the lean house template, projector-sized fonts, legend below the plot."""
-    fig.update_layout(
-        template=LEAN_TEMPLATE,
-        title={"text": title, "font": {"size": TITLE_SIZE}, "x": 0.0, "xanchor": "left"},
-        font={"size": FONT_SIZE},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0, "font": {"size": FONT_SIZE - 1}},
-        margin={"l": 64, "r": 16, "t": 64, "b": 48},
-        hoverlabel={"font_size": FONT_SIZE - 2},
-        height=height,
-    )
-    # On the axes themselves: Streamlit's theme sets axis fonts there, and the more specific
-    # setting would otherwise shrink them to a size a projector cannot show.
-    axis_fonts = {"tickfont": {"size": FONT_SIZE - 1}, "title_font": {"size": FONT_SIZE}}
-    fig.update_xaxes(**axis_fonts)
-    fig.update_yaxes(**axis_fonts)
+    """The house look (:func:`cnnviz.figures.style.style`) with the playground's legend row below the plot."""
+    style(fig, title, height, margin={"l": 64, "r": 16, "t": 64, "b": 48})
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0})
     return fig
 
 
@@ -271,6 +251,6 @@ def map_layout(fig: go.Figure, title: str, x_range, y_range, height: int = 600) 
 
 def map_title(surface: Surface, lead: str) -> str:
     """A short title with the formula on a second, smaller line (long formulas would be cut on one)."""
-    return f"{lead} {surface.name}<br><span style='font-size:{FONT_SIZE - 2}px'>f(x, y) = {surface.formula}</span>"
+    return two_line_title(f"{lead} {surface.name}", f"f(x, y) = {surface.formula}")
 
 
