@@ -215,10 +215,12 @@ def animated_contour_figure(
             ],
         }],
         # fixed bottom margin (px) and plot height, so these fractions of the plot height land
-        # on their rows: axis title to -0.13, buttons from -0.14, slider to ~-0.46, legend below
-        legend={"y": -0.5},
-        height=800,
-        margin={"b": 300},
+        # on their rows: axis title to -0.13, buttons from -0.14, slider to ~-0.46; the legend
+        # sits at the bottom of the figure (container units), below the slider however the
+        # title's automargin shrinks the plot
+        legend={"yref": "container", "y": 0.0, "yanchor": "bottom"},
+        height=840,
+        margin={"b": 340},
     )
     return fig
 
