@@ -165,7 +165,7 @@ def confusion_matrix_figure(counts: np.ndarray, class_names: Sequence[str], when
     accuracy = float(np.trace(counts)) / total if total else 0.0
     fig = go.Figure(go.Heatmap(z=counts.tolist(), x=names, y=names, colorscale="Blues",
                                text=counts.tolist(), texttemplate="%{text}", textfont={"size": 14},
-                               colorbar={"title": {"text": "images"}},
+                               colorbar={"title": {"text": "images", "side": "right"}},
                                hovertemplate="true %{y}, predicted %{x}: %{z} images<extra></extra>"))
     fig.update_xaxes(title_text="predicted class", type="category", side="bottom")
     fig.update_yaxes(title_text="true class", type="category", autorange="reversed")

@@ -153,7 +153,7 @@ def histogram_heatmap(history: pd.DataFrame, layer: str) -> go.Figure:
     heatmap = {
         "type": "heatmap", "x": steps, "y": y.tolist(), "z": z.tolist(),
         "colorscale": "Viridis", "zmin": 0.0,
-        "colorbar": {"title": {"text": "count (log)"}, "tickvals": ticks,
+        "colorbar": {"title": {"text": "count (log)", "side": "right"}, "tickvals": ticks,
                      "ticktext": [f"{10 ** k:,}" for k in range(top + 1)]},
         "customdata": np.dstack([counts.round(), np.repeat(centres[:, None], counts.shape[1], axis=1)]).tolist(),
         "hovertemplate": ("step %{x}<br>value ≈ %{customdata[1]:.3g}<br>≈ %{customdata[0]:,.0f} values"
