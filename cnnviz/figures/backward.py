@@ -9,6 +9,7 @@ last, or never. Pure: snapshots / a history DataFrame in, a plotly Figure out.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -16,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from cnnviz.figures.style import SUBPLOT_TITLE_SIZE, finite_positive, layer_colour, log_ticks, style
+from cnnviz.figures.style import LEGEND_BELOW, SUBPLOT_TITLE_SIZE, finite_positive, layer_colour, log_ticks, style
 from cnnviz.figures.training_curves import step_ticks
 from cnnviz.probing.snapshot import Snapshot
 
@@ -51,7 +52,7 @@ def backward_signal_figure(entries: Sequence[tuple[str, Snapshot]], history: pd.
     value is missing, zero or not finite cannot sit on a log axis: they are named instead.
     """
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, column_widths=[0.5, 0.5],
-                        subplot_titles=["per layer (input side → output side)", "over the training steps"])
+                        subplot_titles=["by layer (input → output)", "over the steps"])
     skipped: list[str] = []
     shown: list[float] = []
     for index, (label, snap) in enumerate(entries):
@@ -102,4 +103,9 @@ def backward_signal_figure(entries: Sequence[tuple[str, Snapshot]], history: pd.
                      + (f" and {len(skipped) - 8} more" if len(skipped) > 8 else ""))
     if notes:
         title += "<br><sup>" + "; ".join(notes) + "</sup>"
-    return style(fig, title, height=470)
+    # The legend goes in rows below both panels: on the right it took a third of a projected
+    # chart's width and pushed the two panels' titles into each other.
+    legend_rows = math.ceil(sum(1 for trace in fig.data if trace.showlegend is not False) / 4)
+    style(fig, title, height=470 + 30 * legend_rows, margin={"t": 110, "b": 90 + 30 * legend_rows})
+    fig.update_layout(legend=LEGEND_BELOW)
+    return fig
