@@ -39,7 +39,7 @@ def probed_run():
     def remember(r, snapshot):
         kernels_after[r.step_count] = kernels_of(r)
 
-    run.initial_snapshot()
+    run.snapshot_at_init()
     remember(run, None)
     run.train(4, callback=remember)
     return run, kernels_after
@@ -211,7 +211,7 @@ def exploded_run():
     def remember(r, snapshot):
         weights_after[r.step_count] = [np.array(v) for v in r.state_values().model]
 
-    run.initial_snapshot()
+    run.snapshot_at_init()
     remember(run, None)
     run.train(10, callback=remember)
     return run, weights_after

@@ -36,7 +36,7 @@ def run_command(args) -> int:
         training_run = Run.load(args.resume)
     else:
         training_run = new_run(config_from_args(args))
-    training_run.initial_snapshot()
+    training_run.snapshot_at_init()
     if args.steps and not args.resume:
         training_run.train(args.steps, probe_last=True)
     write_report(training_run, out, test_images=args.test_images)

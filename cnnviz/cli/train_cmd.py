@@ -84,7 +84,7 @@ def _resumed_run(args, parser_defaults: dict):
 
 def run_command(args) -> int:
     training_run = _resumed_run(args, args.parser_defaults) if args.resume else new_run(config_from_args(args))
-    training_run.initial_snapshot()
+    training_run.snapshot_at_init()
     progress = ProgressBar(args.steps) if args.steps and _stderr_is_terminal() else None
     try:
         if args.steps:

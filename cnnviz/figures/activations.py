@@ -260,7 +260,7 @@ def _as_entries(snapshots) -> list[tuple[str, Snapshot]]:
     return [(str(label), snap) for label, snap in snapshots]
 
 
-def std_table(snapshots, predicted: Mapping[str, float] | None = None) -> pd.DataFrame:
+def pre_activation_stats_table(snapshots, predicted: Mapping[str, float] | None = None) -> pd.DataFrame:
     """Rows (label, step, layer, std, mean, min, max, frac_nonpositive, predicted_std) behind the std charts."""
     rows = []
     for label, snap in _as_entries(snapshots):
@@ -331,7 +331,7 @@ def compare_std_chart(snapshots: Mapping[str, Snapshot], predicted: Mapping[str,
                          title=two_line_title("Pre-activation spread per layer", "one line per initializer"))
 
 
-def comparison_table(snapshots: Mapping[str, Snapshot]) -> pd.DataFrame:
+def init_comparison_table(snapshots: Mapping[str, Snapshot]) -> pd.DataFrame:
     """One row per run: loss, accuracy, logit spread and what the softmax says."""
     rows = []
     for label, snap in snapshots.items():

@@ -277,7 +277,8 @@ class MonitoredRun:
         times = [p.stat().st_mtime for p in (self.path / SNAPSHOTS_FILE, self.path / EVENTS_FILE) if p.exists()]
         return time.time() - max(times) if times else None
 
-    def initial_snapshot(self) -> Snapshot | None:
+    def snapshot_at_init(self) -> Snapshot | None:
+        """The first snapshot the callback wrote (the network before training), or None if none yet."""
         return self.snapshots[0] if self.snapshots else None
 
     def history(self):
