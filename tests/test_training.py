@@ -128,14 +128,15 @@ def test_gradient_weight_and_update_norms_match_the_weights(probed_run):
     assert not np.array_equal(kernels_after[4]["conv1"], kernels_after[2]["conv1"])
 
 
-def test_dead_fraction_is_relu_only_and_dead_units_are_a_fraction(probed_run):
+def test_frac_zero_after_relu_is_relu_only_and_dead_units_are_a_fraction(probed_run):
     run, _ = probed_run
     for layer in run.latest.layers:
         if layer.activation == "relu":
-            assert layer.dead_fraction == layer.pre_activation.frac_nonpositive
-            assert 0.0 <= layer.dead_units <= layer.dead_fraction
+            assert layer.frac_zero_after_relu == layer.pre_activation.frac_nonpositive
+            assert 0.0 <= layer.dead_units <= layer.frac_zero_after_relu
         else:
-            assert layer.dead_fraction is None and layer.to_dict()["dead_units"] is None
+            assert layer.frac_zero_after_relu is None and layer.dead_units is None
+            assert layer.to_dict()["dead_units"] is None and layer.to_row()["dead_units"] is None
 
 
 def test_snapshot_records_input_moments(probed_run):

@@ -158,7 +158,7 @@ def layer_stats_table(snapshot) -> pd.DataFrame:
         pre = layer.pre_activation
         rows.append({"layer": layer.name, "type": layer.type, "activation": layer.activation, "fan_in": layer.fan_in,
                      "mean": pre.mean, "std": pre.std, "min": pre.min, "max": pre.max,
-                     "zero_after_relu": layer.dead_fraction, "nonfinite": pre.nonfinite,
+                     "zero_after_relu": layer.frac_zero_after_relu, "nonfinite": pre.nonfinite,
                      "grad_norm": layer.grad_norm, "update_ratio": layer.update_ratio})
     return pd.DataFrame(rows)
 
