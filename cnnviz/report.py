@@ -45,6 +45,17 @@ def build_report(run, test_images: int = 0) -> str:
     ``test_images`` > 0 also evaluates the model on that many test images. A run
     with no snapshot yet is probed at initialization first (recorded in the run).
     """
+    figures, theory_table = _run_figures(run)
+    title = f"cnnviz report: {run.config.arch} / {run.config.init} / {run.config.optimizer}"
+    return _page(title, [_header(run), _summary(run, test_images), _findings(diagnose_run(run))], figures, theory_table)
+
+
+def report_figures(run) -> list[tuple[str, go.Figure, str]]:
+    """The figures of :func:`build_report` for ``run``, in page order: (heading, figure, caption)."""
+    return _run_figures(run)[0]
+
+
+def _run_figures(run):
     run.snapshot_at_init()
     finite = [s for s in run.snapshots if s.finite]
     first, last = (finite[0], finite[-1]) if finite else (None, None)
@@ -54,9 +65,7 @@ def build_report(run, test_images: int = 0) -> str:
         loss = ("Loss", loss_curve(_loss_frame(run), chance_loss=math.log(run.classes)),
                 "Training loss of every applied step (log scale); the grey line is guessing uniformly. "
                 "A loss stuck on it learns nothing; one far above it comes from exploding logits.")
-    figures = _figures(first, last, theory_table, loss, plottable(run.history()))
-    title = f"cnnviz report: {run.config.arch} / {run.config.init} / {run.config.optimizer}"
-    return _page(title, [_header(run), _summary(run, test_images), _findings(diagnose_run(run))], figures, theory_table)
+    return _figures(first, last, theory_table, loss, plottable(run.history())), theory_table
 
 
 def build_run_folder_report(run) -> str:
