@@ -13,7 +13,8 @@ from cnnviz.diagnosis import KINDS, SEVERITIES, Context, Finding, diagnose_run, 
 from cnnviz.diagnosis.findings import fmt
 from cnnviz.diagnosis.gradients import check_update_ratio
 from cnnviz.diagnosis.softmax import check_softmax
-from cnnviz.diagnosis.theory import activation_second_moment, layers_between, theory_vs_measured_table, theory_vs_measured_table_for_run
+from cnnviz.diagnosis.theory import (activation_second_moment, layers_between, theory_vs_measured_table,
+                                     theory_vs_measured_table_for_run)
 from cnnviz.probing.histograms import Summary
 from cnnviz.probing.snapshot import LayerSnapshot, Snapshot
 from cnnviz.training import Run

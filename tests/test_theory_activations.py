@@ -170,6 +170,7 @@ def test_std_table_standardizes_after_a_norm_and_gives_up_after_a_skip():
     expected = math.sqrt(256 * weight_var * float(gaussian_moments("leaky_relu", 0.0, 1.0)[1]))
     assert table.loc["dense2", "predicted"] == pytest.approx(expected, rel=1e-3)
     assert math.isnan(table.loc["dense3", "predicted"]) and "residual skip" in table.loc["dense3", "note"]
-    fresh = theory_vs_measured_table(snapshot(layers, trained=False), {"dense2": ["batch_normalization"]}).set_index("layer")
+    fresh = theory_vs_measured_table(snapshot(layers, trained=False),
+                                     {"dense2": ["batch_normalization"]}).set_index("layer")
     identity = math.sqrt(256 * weight_var * 0.52 * 9.0 / 1.001)  # inference-mode batch norm at init ≈ identity
     assert fresh.loc["dense2", "predicted"] == pytest.approx(identity, rel=1e-3)

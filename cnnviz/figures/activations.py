@@ -123,7 +123,8 @@ def _layer_stats(layer, post_activation: bool) -> list[str]:
     if math.isfinite(pre.std):
         parts.append(f"σ={_compact(pre.std)}")
     if layer.frac_zero_after_relu is not None:
-        parts.append(f"{layer.frac_zero_after_relu:.0%} ≤0" if not post_activation else f"{layer.frac_zero_after_relu:.0%} at 0")
+        zeroed = layer.frac_zero_after_relu
+        parts.append(f"{zeroed:.0%} ≤0" if not post_activation else f"{zeroed:.0%} at 0")
     if pre.nonfinite:
         parts.append(f"⚠ {pre.nonfinite:,} NaN/Inf")
     return parts

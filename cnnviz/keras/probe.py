@@ -22,8 +22,8 @@ import numpy as np
 from cnnviz.diagnosis.theory import layers_between
 from cnnviz.errors import UserError
 from cnnviz.probing.probes import ProbePoint
-from cnnviz.usermodels.probe import (FOLLOWING_ACTIVATIONS, UnprobedLayer, activation_function_name, first_line, logits_of,
-                                     trace_graph)
+from cnnviz.usermodels.probe import (FOLLOWING_ACTIVATIONS, UnprobedLayer, activation_function_name, first_line,
+                                     logits_of, trace_graph)
 
 
 @dataclass

@@ -65,7 +65,8 @@ def measure(says: str, step: int, value: Callable[[Evidence], float], low: float
     """``value(evidence)`` lies in [low, high]."""
     def check(evidence: Evidence) -> tuple[bool, str]:
         got = float(value(evidence))
-        return (math.isfinite(got) or got in (low, high)) and low <= got <= high, f"{_fmt(got)} (allowed {_fmt(low)}..{_fmt(high)})"
+        return ((math.isfinite(got) or got in (low, high)) and low <= got <= high,
+                f"{_fmt(got)} (allowed {_fmt(low)}..{_fmt(high)})")
     return Claim(says, step, check, label)
 
 
