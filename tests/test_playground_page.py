@@ -44,7 +44,7 @@ def test_renders_with_charts_table_and_lesson(app):
     assert app.sidebar.multiselect(key="playground:entries").value == ["sgd", "momentum", "adam"]
     assert len(app.dataframe) == 1
     assert any("120 steps" in info.value for info in app.info)
-    assert app.get("download_button")
+    assert any(button.label == "Download the paths (CSV)" for button in app.get("download_button"))
 
 
 def test_changing_preset_and_surface_changes_the_picture(app):
