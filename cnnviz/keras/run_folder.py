@@ -1,9 +1,9 @@
 """Run folders: what :class:`~cnnviz.keras.ActivationMonitor` writes, and reading them back.
 
-The format (version 1), all UTF-8 text, append-only::
+The format (version 2), all UTF-8 text, append-only::
 
     run.json          written once when the first fit starts (write to a temporary
-                      file, then rename): {"format": "cnnviz-run", "version": 1,
+                      file, then rename): {"format": "cnnviz-run", "version": 2,
                       "model": {...}, "layers": [{name, type, activation, fan_in}],
                       "unprobed": [...], "monitor": {every, bins, probe_examples, ...},
                       "optimizer": {...}, "between": {...}}
@@ -39,7 +39,7 @@ from cnnviz.errors import UserError
 from cnnviz.probing.snapshot import Snapshot
 
 FORMAT = "cnnviz-run"
-VERSION = 1
+VERSION = 2  # 2: layers as LayerSnapshot.to_row records (version 1 nested the summary; still read)
 RUN_FILE = "run.json"
 SNAPSHOTS_FILE = "snapshots.jsonl"
 EVENTS_FILE = "events.jsonl"

@@ -40,7 +40,7 @@ from cnnviz.training.state import RunState, StateValues
 from cnnviz.training.timeline import Halt
 
 FORMAT = "cnnviz-checkpoint"
-VERSION = 2  # 2: the pending gradient and "step k = after k updates" snapshots
+VERSION = 3  # 2: the pending gradient and "step k = after k updates" snapshots; 3: layers as to_row records
 MODEL_FILE = "model.keras"
 MODEL_STATE_FILE = "model_state.npz"
 OPTIMIZER_FILE = "optimizer.npz"
