@@ -49,7 +49,7 @@ def measure_one(arch: str, batch: int, optimizer: str) -> dict:
     exact = reset_peak()
     start = time.perf_counter()
     run = Run(config, dataset=dataset)
-    run.initial_snapshot()
+    run.snapshot_at_init()
     build_s = time.perf_counter() - start
     times = []
     for _ in range(4):
@@ -92,7 +92,7 @@ def measure_user_model(batch: int, width: int, optimizer: str) -> dict:
     config = RunConfig(arch=f"file:{path.name}", init="from-file", optimizer=optimizer, batch_size=batch)
     start = time.perf_counter()
     run = prepare_user_run(model, config, dataset=dataset)
-    run.initial_snapshot()
+    run.snapshot_at_init()
     build_s = time.perf_counter() - start
     times = []
     for _ in range(4):
@@ -119,7 +119,7 @@ def measure_held(arch: str, runs: int, batch: int) -> dict:
     for index in range(runs):
         config = RunConfig(arch=arch, batch_size=batch, seed=index, init=COMPARE_INITS[index % 4])
         run = Run(config)
-        run.initial_snapshot()
+        run.snapshot_at_init()
         run.step()
         kept.append(run)
         gc.collect()

@@ -189,9 +189,9 @@ def activations_page_figures(run) -> dict:
     from cnnviz.figures import activations as layer_figures
     from cnnviz.figures import training_curves as curve_figures
 
-    snapshot, initial, history = run.latest, run.initial_snapshot(), run.history()
+    snapshot, initial, history = run.latest, run.snapshot_at_init(), run.history()
     entries = [("step 0", initial)] + ([(f"step {snapshot.step}", snapshot)] if snapshot is not initial else [])
-    table = theory.std_table_for_run(run)
+    table = theory.theory_vs_measured_table_for_run(run)
     names = [p.name for p in run.probed.points]
     return {
         "histograms": layer_figures.histogram_grid(snapshot),
@@ -217,7 +217,7 @@ def history_growth(repo_root: Path, lengths: list[int], arch: str, batch_size: i
     from cnnviz.training import Run
 
     run = Run(RunConfig(arch=arch, batch_size=batch_size, probe_every=1))
-    run.initial_snapshot()
+    run.snapshot_at_init()
     rows = []
     for target in sorted(lengths):
         while run.step_count < target and run.halted is None:

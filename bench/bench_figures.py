@@ -38,9 +38,9 @@ run = Run(RunConfig(arch="ltfn_convnet", batch_size=100))
 run.snapshot_at_init()
 run.train(STEPS)
 snapshot, history = run.latest, run.history()
-table = theory.std_table_for_run(run)
+table = theory.theory_vs_measured_table_for_run(run)
 predicted = dict(zip(table["layer"], table["predicted"]))
-entries = [("step 0", run.initial_snapshot()), (f"step {snapshot.step}", snapshot)]
+entries = [("step 0", run.snapshot_at_init()), (f"step {snapshot.step}", snapshot)]
 builds = {
     "histogram grid": lambda: lf.histogram_grid(snapshot),
     "spread per layer": lambda: lf.std_per_layer(entries, predicted, predicted_label="theory (step 0)"),

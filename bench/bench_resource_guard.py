@@ -130,7 +130,7 @@ def scenario_vgg16(guard) -> None:
     from cnnviz.training.resources import OverBudget
 
     lesson = Run(RunConfig(arch="ltfn_convnet", init="he-normal", batch_size=100))
-    lesson.initial_snapshot()
+    lesson.snapshot_at_init()
     lesson.step()
     base = proc_status("VmRSS")
     reset_peak()
@@ -165,7 +165,7 @@ def _make_run(config):
     from cnnviz.training import Run
 
     run = Run(config)
-    run.initial_snapshot()
+    run.snapshot_at_init()
     return run
 
 

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 
 from cnnviz import __version__
 from cnnviz.diagnosis import diagnose_run
-from cnnviz.diagnosis.theory import std_table, std_table_for_run
+from cnnviz.diagnosis.theory import theory_vs_measured_table, theory_vs_measured_table_for_run
 from cnnviz.figures.activations import comparison_histogram_grid, std_per_layer
 from cnnviz.figures.training_curves import gradient_and_update_chart, loss_curve
 from cnnviz.probing.history import plottable
@@ -45,18 +45,27 @@ def build_report(run, test_images: int = 0) -> str:
     ``test_images`` > 0 also evaluates the model on that many test images. A run
     with no snapshot yet is probed at initialization first (recorded in the run).
     """
-    run.initial_snapshot()
+    figures, theory_table = _run_figures(run)
+    title = f"cnnviz report: {run.config.arch} / {run.config.init} / {run.config.optimizer}"
+    return _page(title, [_header(run), _summary(run, test_images), _findings(diagnose_run(run))], figures, theory_table)
+
+
+def report_figures(run) -> list[tuple[str, go.Figure, str]]:
+    """The figures of :func:`build_report` for ``run``, in page order: (heading, figure, caption)."""
+    return _run_figures(run)[0]
+
+
+def _run_figures(run):
+    run.snapshot_at_init()
     finite = [s for s in run.snapshots if s.finite]
     first, last = (finite[0], finite[-1]) if finite else (None, None)
-    theory_table = std_table_for_run(run, first) if first is not None else None
+    theory_table = theory_vs_measured_table_for_run(run, first) if first is not None else None
     loss = None
     if run.losses:
         loss = ("Loss", loss_curve(_loss_frame(run), chance_loss=math.log(run.classes)),
                 "Training loss of every applied step (log scale); the grey line is guessing uniformly. "
                 "A loss stuck on it learns nothing; one far above it comes from exploding logits.")
-    figures = _figures(first, last, theory_table, loss, plottable(run.history()))
-    title = f"cnnviz report: {run.config.arch} / {run.config.init} / {run.config.optimizer}"
-    return _page(title, [_header(run), _summary(run, test_images), _findings(diagnose_run(run))], figures, theory_table)
+    return _figures(first, last, theory_table, loss, plottable(run.history())), theory_table
 
 
 def build_run_folder_report(run) -> str:
@@ -68,7 +77,7 @@ def build_run_folder_report(run) -> str:
     """
     finite = [s for s in run.snapshots if s.finite]
     first, last = (finite[0], finite[-1]) if finite else (None, None)
-    theory_table = std_table(first, run.meta.get("between") or {}) if first is not None else None
+    theory_table = theory_vs_measured_table(first, run.meta.get("between") or {}) if first is not None else None
     history = plottable(run.history())
     loss = None
     if run.is_classifier and not history.empty:

@@ -90,7 +90,11 @@ def test_activations_opens_with_every_chart_at_step_0(activations):
                      "Gradients and update sizes per layer"):
         assert any(title.startswith(expected) for title in titles), (expected, titles)
     assert metric(at, "Training step") == "0"
-    assert len(at.caption) >= 5  # every chart says what to look for
+    # every chart says what to look for
+    said = " ".join(caption.value for caption in at.caption)
+    for advice in ("widths that grow or shrink", "the variance rule", "dashed chance line", "vanishing gradients",
+                   "learning rate is too big", "A widening band is growing activations"):
+        assert advice in said, advice
     std = chart(at, "Pre-activation spread per layer")
     assert std["layout"]["yaxis"]["type"] == "log"
     assert any(trace["name"].startswith("theory") for trace in std["data"])  # the variance rule overlaid
@@ -109,7 +113,8 @@ def test_step_advances_the_run_and_redraws(activations):
 
     # At step 0 the gradient is measured (the one step 1 applies) but no update exists yet.
     assert before["data"] and update_points(before) == 0
-    assert update_points(after) > 0
+    # After step 1: one update/weight ratio per probed layer (conv1..conv4, logits), at step 1.
+    assert update_points(after) == 5
 
 
 def test_the_page_says_which_network_and_which_batch_it_shows(activations):

@@ -154,7 +154,7 @@ def test_depth_view_puts_measured_next_to_the_chain(deep_runs):
     assert list(profile["label"].unique()) == ["glorot-uniform", "he-normal"]
     for label, run in deep_runs.items():
         rows = profile[profile["label"] == label]
-        snapshot = run.initial_snapshot()
+        snapshot = run.snapshot_at_init()
         assert list(rows["index"]) == list(range(1, 32)) and list(rows["layer"])[-1] == "logits"
         assert list(rows["measured"]) == [l.pre_activation.std for l in snapshot.layers]
         assert rows["predicted_valid"].all()

@@ -13,7 +13,8 @@ from cnnviz.diagnosis import KINDS, SEVERITIES, Context, Finding, diagnose_run, 
 from cnnviz.diagnosis.findings import fmt
 from cnnviz.diagnosis.gradients import check_update_ratio
 from cnnviz.diagnosis.softmax import check_softmax
-from cnnviz.diagnosis.theory import activation_second_moment, layers_between, std_table, std_table_for_run
+from cnnviz.diagnosis.theory import (activation_second_moment, layers_between, theory_vs_measured_table,
+                                     theory_vs_measured_table_for_run)
 from cnnviz.probing.histograms import Summary
 from cnnviz.probing.snapshot import LayerSnapshot, Snapshot
 from cnnviz.training import Run
@@ -26,7 +27,7 @@ def seed_runs():
     runs = {}
     for init in ("normal", "normal-0.01", "he-normal"):
         run = Run(RunConfig(arch="ltfn_convnet", init=init, batch_size=100, seed=0))
-        run.initial_snapshot()
+        run.snapshot_at_init()
         runs[init] = run
     return runs
 
@@ -76,7 +77,7 @@ def test_findings_are_sorted_errors_first_with_stable_kinds(seed_runs):
 # ------------------------------------------------------------------ theory
 def test_variance_rule_predicts_each_layer_from_its_measured_input(seed_runs):
     for init, run in seed_runs.items():
-        table = std_table_for_run(run)
+        table = theory_vs_measured_table_for_run(run)
         assert list(table["layer"]) == ["conv1", "conv2", "conv3", "conv4", "logits"]
         no_pool = table[table["note"] == ""]
         assert len(no_pool) == 3  # conv1, conv2, conv4 have no pooling in front of them
@@ -86,19 +87,19 @@ def test_variance_rule_predicts_each_layer_from_its_measured_input(seed_runs):
 
 
 def test_variance_rule_chained_reproduces_the_explosion(seed_runs):
-    table = std_table_for_run(seed_runs["normal"]).set_index("layer")
+    table = theory_vs_measured_table_for_run(seed_runs["normal"]).set_index("layer")
     # From the image alone, N(0,1) weights compound to thousands by conv4 (measured 10,200:
     # the rule misses only the two max pools' ~1.4x each).
     assert 5e3 < table.loc["conv4", "chained"] < 1.5e4
     assert table.loc["conv4", "predicted"] == pytest.approx(10_200, rel=0.05)
-    he = std_table_for_run(seed_runs["he-normal"]).set_index("layer")
+    he = theory_vs_measured_table_for_run(seed_runs["he-normal"]).set_index("layer")
     assert np.allclose(he["chained"], he.loc["conv1", "chained"], rtol=0.1)  # He holds the scale flat
 
 
 def test_first_layer_uses_measured_input_second_moment(seed_runs):
     run = seed_runs["he-normal"]
     snap = run.snapshots[0]
-    row = std_table_for_run(run).iloc[0]
+    row = theory_vs_measured_table_for_run(run).iloc[0]
     conv1 = snap.layer("conv1")
     assert row["input_mean_sq"] == pytest.approx(snap.input_rms ** 2)
     assert row["predicted"] == pytest.approx(math.sqrt(9 * conv1.weight_std ** 2 * snap.input_rms ** 2))
@@ -220,6 +221,6 @@ def test_std_table_marks_rule_gaps_for_sigmoid_inputs():
                                                                                      fan_in=100, weight_std=0.1)],
                     trained=False)
     snap.input_rms = 0.3
-    table = std_table(snap)
+    table = theory_vs_measured_table(snap)
     assert table.loc[1, "input_rule"].startswith("sigmoid")
     assert math.isfinite(table.loc[1, "predicted"])

@@ -48,7 +48,7 @@ def runs():
     made = {}
     for init in ("normal", "normal-0.01", "he-normal"):
         run = Run(RunConfig(arch="ltfn_convnet", init=init, batch_size=BATCH, seed=0))
-        run.initial_snapshot()
+        run.snapshot_at_init()
         made[init] = run
     made["he-normal"].train(4)
     blown = Run(RunConfig(arch="ltfn_convnet", init="he-normal", optimizer="sgd", lr=1e6, batch_size=BATCH, seed=0))
@@ -135,7 +135,7 @@ def test_compare_std_chart_shows_explode_above_he_above_vanish(runs):
 
 def test_comparison_table_reads_like_the_lesson(runs):
     snapshots = {init: runs[init].snapshots[0] for init in ("normal", "normal-0.01", "he-normal")}
-    table = figs.comparison_table(snapshots).set_index("initializer")
+    table = figs.init_comparison_table(snapshots).set_index("initializer")
     assert table.loc["normal-0.01", "loss"] == pytest.approx(math.log(10), abs=1e-3)  # uniform softmax
     assert table.loc["normal", "max softmax prob (mean)"] > 0.99  # certain of everything
     assert table.loc["normal", "growth last/first"] > 1e3

@@ -60,4 +60,4 @@ def test_histograms_hold_every_value(at_init):
     assert sum(pre.hist_counts) == pre.count == 100 * 28 * 28 * 64
     assert pre.hist_edges[0] <= pre.min and pre.hist_edges[-1] >= pre.max
     # ReLU zeroes the negative half, plus the exact zeros the black MNIST background gives
-    assert 0.5 < layer.dead_fraction < 0.9
+    assert 0.5 < layer.frac_zero_after_relu < 0.9

@@ -79,7 +79,10 @@ def test_a_refused_upload_hides_the_previous_results_and_their_train_button(file
     assert not has_train_button(at)  # nothing to train that belongs to the refused file
     # The last good results are still there, folded away and named as the other file.
     assert len(at.expander) == 1 and "fused.keras, the last model accepted" in at.expander[0].label
-    assert len(at.expander[0].dataframe) == len(at.dataframe) >= 1  # every table is inside the fold
+    folded = at.expander[0].dataframe
+    assert len(folded) == len(at.dataframe)  # every table is inside the fold...
+    kept = at.session_state[RUN]  # ... and the first is the accepted model's per-layer statistics
+    assert list(folded[0].value["layer"]) == [layer.name for layer in kept.latest.layers]
     at.run()  # and they stay folded on the next rerun, with the refusal still said
     assert any("Lambda layer" in e for e in texts(at.error)) and len(at.expander) == 1
 

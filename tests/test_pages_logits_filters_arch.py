@@ -13,6 +13,7 @@ import tensorflow as tf
 from streamlit.testing.v1 import AppTest
 
 from cnnviz.config import RunConfig
+from cnnviz.nets import zoo
 from cnnviz.training import Run
 from dashboard import state
 
@@ -71,7 +72,10 @@ def test_architecture_page_shows_table_flow_and_calculator():
     assert_clean(at)
     titles = titles_list(at)
     assert len(titles) == 1 and "ltfn_convnet" in titles[0] and "28×28×1" in titles[0]
-    assert len(at.dataframe) >= 1
+    table = at.dataframe[0].value  # the layer table: every layer of the net, in order, with its parameters
+    assert list(table["layer"]) == [row["name"] for row in zoo.layer_table("ltfn_convnet")]
+    assert table["parameters"].sum() == 321_738
+    assert table.set_index("layer").loc["conv1", "output shape"] == "28×28×64"
     assert any(m.label == "Parameters" and m.value == "321,738" for m in at.metric)
     assert any("= 24" in m.value for m in at.markdown)  # calculator default: 28, K=5, P=0, S=1
 

@@ -34,12 +34,17 @@ def app():
 def test_renders_with_charts_table_and_lesson(app):
     assert not app.error
     specs = plotly_figures(app)
-    assert len(specs) >= 3  # contour, animation, loss
     assert "booth" in specs[0]
+    # the map, the animation and the loss curves, each with the three optimizers of the preset
+    optimizers = ["sgd (lr 0.01)", "momentum (lr 0.01)", "adam (lr 0.3)"]
+    for title in ("Optimizer paths on booth", "Step by step on booth", "Loss per step on booth"):
+        figure = figure_titled(app, title)
+        assert [t.get("name") for t in figure["data"] if t.get("name") in optimizers] == optimizers, title
+    assert len(figure_titled(app, "Step by step on booth")["frames"]) > 1  # it animates
     assert app.sidebar.multiselect(key="playground:entries").value == ["sgd", "momentum", "adam"]
     assert len(app.dataframe) == 1
     assert any("120 steps" in info.value for info in app.info)
-    assert app.get("download_button")
+    assert any(button.label == "Download the paths (CSV)" for button in app.get("download_button"))
 
 
 def test_changing_preset_and_surface_changes_the_picture(app):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cnnviz.config import RunConfig
-from cnnviz.diagnosis.theory import activation_second_moment, plain_chain, std_table
+from cnnviz.diagnosis.theory import activation_second_moment, plain_chain, theory_vs_measured_table
 from cnnviz.nets.activations import (ACTIVATIONS, FUNCTIONS, LEAKY_SLOPE, canonical, gaussian_moments,
                                      unit_gain_squared)
 from cnnviz.nets.initializers import make_initializer
@@ -148,7 +148,7 @@ def test_readme_claims_depth_30_glorot_vanishes_he_holds(digits):
     assert theory == pytest.approx(1.0) and 0.5 < measured < 2.0
 
 
-# ------------------------------------------------------------------ std_table with norms and skips
+# ------------------------------------------------------------------ theory_vs_measured_table with norms and skips
 def layer(name, std, activation="relu", fan_in=256, weight_std=0.0884):
     summary = Summary(0.0, std, -3 * std, 3 * std, 0.5, 0, 100, [-3 * std, 3 * std], [100])
     return LayerSnapshot(name, "dense", activation, fan_in, summary, 1.0, weight_std)
@@ -164,12 +164,13 @@ def snapshot(layers, trained):
 def test_std_table_standardizes_after_a_norm_and_gives_up_after_a_skip():
     layers = [layer("dense1", 3.0, "leaky_relu"), layer("dense2", 1.0, "tanh"), layer("dense3", 1.0)]
     between = {"dense1": ["flatten"], "dense2": ["layer_normalization"], "dense3": ["add"]}
-    table = std_table(snapshot(layers, trained=True), between).set_index("layer")
+    table = theory_vs_measured_table(snapshot(layers, trained=True), between).set_index("layer")
     weight_var = 0.0884 ** 2
     # dense2's input: leaky_relu of the layer-normalized dense1 output (unit variance), not of std 3.
     expected = math.sqrt(256 * weight_var * float(gaussian_moments("leaky_relu", 0.0, 1.0)[1]))
     assert table.loc["dense2", "predicted"] == pytest.approx(expected, rel=1e-3)
     assert math.isnan(table.loc["dense3", "predicted"]) and "residual skip" in table.loc["dense3", "note"]
-    fresh = std_table(snapshot(layers, trained=False), {"dense2": ["batch_normalization"]}).set_index("layer")
+    fresh = theory_vs_measured_table(snapshot(layers, trained=False),
+                                     {"dense2": ["batch_normalization"]}).set_index("layer")
     identity = math.sqrt(256 * weight_var * 0.52 * 9.0 / 1.001)  # inference-mode batch norm at init ≈ identity
     assert fresh.loc["dense2", "predicted"] == pytest.approx(identity, rel=1e-3)

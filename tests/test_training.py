@@ -39,7 +39,7 @@ def probed_run():
     def remember(r, snapshot):
         kernels_after[r.step_count] = kernels_of(r)
 
-    run.initial_snapshot()
+    run.snapshot_at_init()
     remember(run, None)
     run.train(4, callback=remember)
     return run, kernels_after
@@ -128,14 +128,15 @@ def test_gradient_weight_and_update_norms_match_the_weights(probed_run):
     assert not np.array_equal(kernels_after[4]["conv1"], kernels_after[2]["conv1"])
 
 
-def test_dead_fraction_is_relu_only_and_dead_units_are_a_fraction(probed_run):
+def test_frac_zero_after_relu_is_relu_only_and_dead_units_are_a_fraction(probed_run):
     run, _ = probed_run
     for layer in run.latest.layers:
         if layer.activation == "relu":
-            assert layer.dead_fraction == layer.pre_activation.frac_nonpositive
-            assert 0.0 <= layer.dead_units <= layer.dead_fraction
+            assert layer.frac_zero_after_relu == layer.pre_activation.frac_nonpositive
+            assert 0.0 <= layer.dead_units <= layer.frac_zero_after_relu
         else:
-            assert layer.dead_fraction is None and layer.to_dict()["dead_units"] is None
+            assert layer.frac_zero_after_relu is None and layer.dead_units is None
+            assert layer.to_dict()["dead_units"] is None and layer.to_row()["dead_units"] is None
 
 
 def test_snapshot_records_input_moments(probed_run):
@@ -211,7 +212,7 @@ def exploded_run():
     def remember(r, snapshot):
         weights_after[r.step_count] = [np.array(v) for v in r.state_values().model]
 
-    run.initial_snapshot()
+    run.snapshot_at_init()
     remember(run, None)
     run.train(10, callback=remember)
     return run, weights_after
@@ -281,7 +282,10 @@ def test_histograms_keep_covering_their_values_after_30_steps():
             assert counts[0] + counts[-1] < 0.5 * counts.sum()  # not piled into the edge bins
     # The heatmap over steps turns its value axis logarithmic away from 0, so step 0 stays visible.
     history = run.history()
-    assert curves.heatmap_scale(history, "conv4") is not None
+    # The asinh axis is linear only within a zone narrower than step 0's own range, so step 0 is not squashed.
+    conv4_at_0 = history[(history["layer"] == "conv4") & (history["step"] == 0)].iloc[0]
+    step0_span = float(conv4_at_0["hist_hi"] - conv4_at_0["hist_lo"])
+    assert 0 < curves.heatmap_scale(history, "conv4") < step0_span
     table = curves.heatmap_table(history, "conv4")
     step0 = table[table["step"] == 0]
     assert (step0["count"] > 0.5).sum() >= 5  # step 0's narrow histogram spreads over several rows

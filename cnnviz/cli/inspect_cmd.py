@@ -14,7 +14,7 @@ def run(args) -> int:
         training_run = run_for_model(args)
     else:
         training_run = new_run(config_from_args(args))
-    training_run.initial_snapshot()
+    training_run.snapshot_at_init()
     if args.steps:
         # Probe the last step whatever --probe-every says, so grad_norm/update_ratio
         # describe the final weights.

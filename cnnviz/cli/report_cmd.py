@@ -20,7 +20,7 @@ from cnnviz.cli.run_args import add_run_arguments, config_from_args, new_run
 EXIT_HALTED = 1
 
 
-def run_command(args) -> int:
+def run(args) -> int:
     from cnnviz.errors import UserError
     from cnnviz.report import write_report
     from cnnviz.training import Run
@@ -36,7 +36,7 @@ def run_command(args) -> int:
         training_run = Run.load(args.resume)
     else:
         training_run = new_run(config_from_args(args))
-    training_run.initial_snapshot()
+    training_run.snapshot_at_init()
     if args.steps and not args.resume:
         training_run.train(args.steps, probe_last=True)
     write_report(training_run, out, test_images=args.test_images)
@@ -73,4 +73,4 @@ def register(subparsers) -> None:
     parser.add_argument("--run", metavar="DIR", help="report on a run folder written by cnnviz.keras.ActivationMonitor "
                                                      "(the other run options are ignored)")
     parser.add_argument("--test-images", type=int, default=0, help="also evaluate on this many test images")
-    parser.set_defaults(handler=run_command)
+    parser.set_defaults(handler=run)

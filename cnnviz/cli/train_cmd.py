@@ -82,9 +82,9 @@ def _resumed_run(args, parser_defaults: dict):
     return run
 
 
-def run_command(args) -> int:
+def run(args) -> int:
     training_run = _resumed_run(args, args.parser_defaults) if args.resume else new_run(config_from_args(args))
-    training_run.initial_snapshot()
+    training_run.snapshot_at_init()
     progress = ProgressBar(args.steps) if args.steps and _stderr_is_terminal() else None
     try:
         if args.steps:
@@ -120,5 +120,5 @@ def register(subparsers) -> None:
     add_run_arguments(parser, steps_default=20)
     parser.add_argument("--save", metavar="DIR", help="write a checkpoint folder when training ends")
     parser.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (its own configuration)")
-    parser.set_defaults(handler=run_command)
+    parser.set_defaults(handler=run)
     parser.set_defaults(parser_defaults={flag: parser.get_default(flag) for flag in (*CHECKPOINT_FLAGS, "probe_every")})

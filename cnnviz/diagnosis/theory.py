@@ -140,7 +140,7 @@ def _between_effect(items: list[str], trained: bool) -> tuple[float, str]:
     return factor, "; ".join(notes)
 
 
-def std_table(snapshot: Snapshot, between: dict[str, list[str]] | None = None) -> pd.DataFrame:
+def theory_vs_measured_table(snapshot: Snapshot, between: dict[str, list[str]] | None = None) -> pd.DataFrame:
     """Measured vs predicted pre-activation std per layer for one snapshot.
 
     ``between`` (from :func:`layers_between`) adds dropout factors and pooling notes.
@@ -191,8 +191,8 @@ def std_table(snapshot: Snapshot, between: dict[str, list[str]] | None = None) -
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def std_table_for_run(run, snapshot: Snapshot | None = None) -> pd.DataFrame:
-    """:func:`std_table` for ``snapshot`` of ``run`` (default: its step-0 snapshot)."""
+def theory_vs_measured_table_for_run(run, snapshot: Snapshot | None = None) -> pd.DataFrame:
+    """:func:`theory_vs_measured_table` for ``snapshot`` of ``run`` (default: its step-0 snapshot)."""
     if snapshot is None:
-        snapshot = run.initial_snapshot()
-    return std_table(snapshot, layers_between(run.model, run.probed.layer_names))
+        snapshot = run.snapshot_at_init()
+    return theory_vs_measured_table(snapshot, layers_between(run.model, run.probed.layer_names))

@@ -122,8 +122,9 @@ def _layer_stats(layer, post_activation: bool) -> list[str]:
     parts = []
     if math.isfinite(pre.std):
         parts.append(f"σ={_compact(pre.std)}")
-    if layer.dead_fraction is not None:
-        parts.append(f"{layer.dead_fraction:.0%} ≤0" if not post_activation else f"{layer.dead_fraction:.0%} at 0")
+    if layer.frac_zero_after_relu is not None:
+        zeroed = layer.frac_zero_after_relu
+        parts.append(f"{zeroed:.0%} ≤0" if not post_activation else f"{zeroed:.0%} at 0")
     if pre.nonfinite:
         parts.append(f"⚠ {pre.nonfinite:,} NaN/Inf")
     return parts
@@ -260,15 +261,14 @@ def _as_entries(snapshots) -> list[tuple[str, Snapshot]]:
     return [(str(label), snap) for label, snap in snapshots]
 
 
-def std_table(snapshots, predicted: Mapping[str, float] | None = None) -> pd.DataFrame:
-    """Rows (label, step, layer, std, mean, min, max, frac_nonpositive, predicted_std) behind the std charts."""
+def pre_activation_stats_table(snapshots, predicted: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Rows (label, step, layer, std, mean, min, max, frac_nonpositive, nonfinite, predicted_std) behind
+    the std charts: the pre-activation columns of :meth:`LayerSnapshot.to_row`."""
     rows = []
     for label, snap in _as_entries(snapshots):
         for layer in snap.layers:
-            pre = layer.pre_activation
-            rows.append({"label": label, "step": snap.step, "layer": layer.name, "std": pre.std, "mean": pre.mean,
-                         "min": pre.min, "max": pre.max, "frac_nonpositive": pre.frac_nonpositive,
-                         "nonfinite": pre.nonfinite,
+            row = layer.to_row()
+            rows.append({**row, "label": label, "step": snap.step,
                          "predicted_std": (predicted or {}).get(layer.name, math.nan)})
     return pd.DataFrame(rows, columns=["label", "step", "layer", "std", "mean", "min", "max", "frac_nonpositive",
                                        "nonfinite", "predicted_std"])
@@ -331,7 +331,7 @@ def compare_std_chart(snapshots: Mapping[str, Snapshot], predicted: Mapping[str,
                          title=two_line_title("Pre-activation spread per layer", "one line per initializer"))
 
 
-def comparison_table(snapshots: Mapping[str, Snapshot]) -> pd.DataFrame:
+def init_comparison_table(snapshots: Mapping[str, Snapshot]) -> pd.DataFrame:
     """One row per run: loss, accuracy, logit spread and what the softmax says."""
     rows = []
     for label, snap in snapshots.items():

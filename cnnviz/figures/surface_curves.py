@@ -114,7 +114,7 @@ def surface_3d_figure(surface: str | Surface, trajectories: Sequence = (), resol
 def comparison_display_table(table: pd.DataFrame) -> pd.DataFrame:
     """The comparison table for people: outcome columns first, readable names, text cells.
 
-    From :func:`cnnviz.playground.trajectories.comparison_table`. Every cell is text (numbers
+    From :func:`cnnviz.playground.trajectories.trajectory_comparison_table`. Every cell is text (numbers
     rounded), so "never" and "no minimum" can sit where a number would, and the table
     converts to Arrow cleanly for ``st.dataframe``.
     """

@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from cnnviz.keras.probe import MonitorProbe
-from cnnviz.probing.graph import softmax_summary, tensor_summary
+from cnnviz.probing.graph import dead_unit_fraction, softmax_summary, tensor_summary
 
 
 def compiled_loss(model: keras.Model):
@@ -98,7 +98,7 @@ class ProbeFunction:
         for tensor, kernel, trainable, previous in zip(pre, self.kernels, self.kernel_trainable,
                                                         self.previous_kernels):
             stats = tensor_summary(tensor, self.bins)
-            stats["dead_units"] = _dead_unit_fraction(tensor)
+            stats["dead_units"] = dead_unit_fraction(tensor)
             weights = tf.cast(kernel.value, tf.float32)
             stats["weight_norm"] = tf.norm(weights)
             stats["weight_std"] = tf.math.reduce_std(weights)
@@ -146,11 +146,3 @@ class ProbeFunction:
     def restore(self, values: list[np.ndarray]) -> None:
         for variable, value in zip(self.variables, values):
             variable.assign(value)
-
-
-def _dead_unit_fraction(pre_activation: tf.Tensor) -> tf.Tensor:
-    """Fraction of units (last axis) that are ≤ 0 at every position of every probe example."""
-    units = tf.shape(pre_activation)[-1]
-    flat = tf.reshape(tf.cast(pre_activation, tf.float32), [-1, units])
-    never_positive = tf.logical_not(tf.reduce_any(flat > 0.0, axis=0))
-    return tf.reduce_mean(tf.cast(never_positive, tf.float32))

@@ -22,8 +22,8 @@ import numpy as np
 from cnnviz.diagnosis.theory import layers_between
 from cnnviz.errors import UserError
 from cnnviz.probing.probes import ProbePoint
-from cnnviz.usermodels.probe import (FOLLOWING_ACTIVATIONS, UnprobedLayer, activation_name, first_line, logits_of,
-                                     trace_graph)
+from cnnviz.usermodels.probe import (FOLLOWING_ACTIVATIONS, UnprobedLayer, activation_function_name, first_line,
+                                     logits_of, trace_graph)
 
 
 @dataclass
@@ -75,7 +75,7 @@ def build_monitor_probe(model: keras.Model, sample_x: np.ndarray, layers=None) -
     for point, pre, post, output in trace.points:
         if point.activation == "linear":  # the activation may be the next layer (ReLU(), Activation("tanh"))
             nxt = trace.consumers.get(id(output))
-            follow = activation_name(nxt.activation) if isinstance(nxt, keras.layers.Activation) else \
+            follow = activation_function_name(nxt.activation) if isinstance(nxt, keras.layers.Activation) else \
                 next((a for cls, a in FOLLOWING_ACTIVATIONS.items() if isinstance(nxt, cls)), "linear")
             point = ProbePoint(point.name, point.type, follow, point.fan_in, point.kernel)
         points.append(point)

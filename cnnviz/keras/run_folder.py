@@ -1,16 +1,16 @@
 """Run folders: what :class:`~cnnviz.keras.ActivationMonitor` writes, and reading them back.
 
-The format (version 1), all UTF-8 text, append-only::
+The format (version 2), all UTF-8 text, append-only::
 
     run.json          written once when the first fit starts (write to a temporary
-                      file, then rename): {"format": "cnnviz-run", "version": 1,
+                      file, then rename): {"format": "cnnviz-run", "version": 2,
                       "model": {...}, "layers": [{name, type, activation, fan_in}],
                       "unprobed": [...], "monitor": {every, bins, probe_examples, ...},
                       "optimizer": {...}, "between": {...}}
     snapshots.jsonl   one JSON object per line, one line per probed step:
                       {"step", "epoch", "batch", "time", "trained", "applied", "loss",
                        "accuracy", "model_loss", "learning_rate", "input_mean", "input_rms",
-                       "layers": [LayerSnapshot fields, "pre_activation": Summary fields],
+                       "layers": [LayerSnapshot.to_row() records],
                        "logits": Summary fields, "softmax": {...}}
     events.jsonl      one JSON object per line: {"event": "fit_start" | "epoch_end" |
                       "non_finite" | "fit_end", "time", "step", ...}
@@ -28,7 +28,6 @@ is being written and after a crash.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -37,11 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnnviz.errors import UserError
-from cnnviz.probing.histograms import Summary
-from cnnviz.probing.snapshot import LayerSnapshot, Snapshot
+from cnnviz.probing.snapshot import Snapshot
 
 FORMAT = "cnnviz-run"
-VERSION = 1
+VERSION = 2  # 2: layers as LayerSnapshot.to_row records (version 1 nested the summary; still read)
 RUN_FILE = "run.json"
 SNAPSHOTS_FILE = "snapshots.jsonl"
 EVENTS_FILE = "events.jsonl"
@@ -49,38 +47,21 @@ EVENTS_FILE = "events.jsonl"
 
 # ---------------------------------------------------------------- records
 def snapshot_record(snapshot: Snapshot, **extra) -> dict:
-    """A Snapshot as one JSON-ready dict (every field the figures and diagnosis read)."""
-    layers = []
-    for layer in snapshot.layers:
-        record = {f.name: getattr(layer, f.name) for f in dataclasses.fields(LayerSnapshot)}
-        record["pre_activation"] = dataclasses.asdict(layer.pre_activation)
-        layers.append(record)
-    return {"step": snapshot.step, **extra, "trained": snapshot.trained, "applied": snapshot.applied,
-            "loss": snapshot.loss, "accuracy": snapshot.accuracy, "input_mean": snapshot.input_mean,
-            "input_rms": snapshot.input_rms, "layers": layers, "logits": dataclasses.asdict(snapshot.logits),
-            "softmax": dict(snapshot.softmax)}
-
-
-def _known(cls, data: dict) -> dict:
-    names = {f.name for f in dataclasses.fields(cls)}
-    return {k: v for k, v in data.items() if k in names}
-
-
-def summary_from_record(data: dict) -> Summary:
-    return Summary(**_known(Summary, data))
+    """A Snapshot as one JSON-ready line: :meth:`Snapshot.to_record` (layers as
+    :meth:`LayerSnapshot.to_row` records) plus ``extra`` (epoch, batch, time, ...)."""
+    record = snapshot.to_record()
+    del record["batch"]  # here "batch" is the batch within the epoch, given in ``extra``
+    return {"step": record.pop("step"), **extra, **record}
 
 
 def snapshot_from_record(record: dict) -> Snapshot:
-    """Rebuild the :class:`Snapshot` written by :func:`snapshot_record` (unknown keys ignored)."""
-    layers = []
-    for data in record["layers"]:
-        fields = _known(LayerSnapshot, data)
-        fields["pre_activation"] = summary_from_record(data["pre_activation"])
-        layers.append(LayerSnapshot(**fields))
-    return Snapshot(step=int(record["step"]), loss=_float(record.get("loss")), accuracy=_float(record.get("accuracy")),
-                    layers=layers, logits=summary_from_record(record["logits"]), softmax=dict(record.get("softmax") or {}),
-                    trained=bool(record.get("trained", True)), input_mean=record.get("input_mean"),
-                    input_rms=record.get("input_rms"), applied=bool(record.get("applied", True)))
+    """Rebuild the :class:`Snapshot` written by :func:`snapshot_record` (unknown keys ignored;
+    layers in the nested form of earlier versions are read too)."""
+    fields = {key: value for key, value in record.items() if key != "batch"}
+    fields.update(step=int(record["step"]), loss=_float(record.get("loss")), accuracy=_float(record.get("accuracy")),
+                  softmax=dict(record.get("softmax") or {}), trained=bool(record.get("trained", True)),
+                  applied=bool(record.get("applied", True)))
+    return Snapshot.from_record(fields)
 
 
 def _float(value) -> float:
@@ -277,7 +258,8 @@ class MonitoredRun:
         times = [p.stat().st_mtime for p in (self.path / SNAPSHOTS_FILE, self.path / EVENTS_FILE) if p.exists()]
         return time.time() - max(times) if times else None
 
-    def initial_snapshot(self) -> Snapshot | None:
+    def snapshot_at_init(self) -> Snapshot | None:
+        """The first snapshot the callback wrote (the network before training), or None if none yet."""
         return self.snapshots[0] if self.snapshots else None
 
     def history(self):

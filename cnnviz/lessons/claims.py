@@ -55,7 +55,7 @@ class Outcome:
         return f"{mark} [{where}] {self.claim.says} — measured: {self.measured}"
 
 
-def fmt(value: float) -> str:
+def _fmt(value: float) -> str:
     return f"{value:.4g}" if isinstance(value, (int, float)) and math.isfinite(value) else str(value)
 
 
@@ -65,7 +65,8 @@ def measure(says: str, step: int, value: Callable[[Evidence], float], low: float
     """``value(evidence)`` lies in [low, high]."""
     def check(evidence: Evidence) -> tuple[bool, str]:
         got = float(value(evidence))
-        return (math.isfinite(got) or got in (low, high)) and low <= got <= high, f"{fmt(got)} (allowed {fmt(low)}..{fmt(high)})"
+        return ((math.isfinite(got) or got in (low, high)) and low <= got <= high,
+                f"{_fmt(got)} (allowed {_fmt(low)}..{_fmt(high)})")
     return Claim(says, step, check, label)
 
 

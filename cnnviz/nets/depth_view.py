@@ -43,7 +43,7 @@ def depth_profile_of_runs(runs: Mapping[str, object]) -> pd.DataFrame:
     """:func:`depth_profile_from_snapshot` of every run's step-0 snapshot, stacked (label = the key)."""
     frames = []
     for label, run in runs.items():
-        snapshot = run.initial_snapshot()
+        snapshot = run.snapshot_at_init()
         images, _ = run.batch(snapshot.batch or 1)
         frames.append(depth_profile_from_snapshot(label, snapshot, run.config, images, run.classes))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)

@@ -61,7 +61,7 @@ def depth_profile(config, images: np.ndarray | None = None, input_shape: tuple[i
     pass on ``images`` (default: :func:`measurement_images`) and, for plain nets, joins
     :func:`cnnviz.diagnosis.theory.plain_chain` computed from the same images' moments. Columns:
     layer, type, fan_in, measured (std), mean, predicted, ratio (measured / predicted),
-    valid, linear_valid, note. Fixed zoo nets get NaN predictions (use theory.std_table).
+    valid, linear_valid, note. Fixed zoo nets get NaN predictions (use theory.theory_vs_measured_table).
     """
     from cnnviz.diagnosis.theory_chain import InputMoments, plain_chain_for
     from cnnviz.nets import zoo

@@ -38,11 +38,11 @@ class ArchInfo:
     source: str
     input_shape: tuple[int, int, int]
     classes: int
-    layer_table: Callable[[], list[LayerSpec]]
+    build_specs: Callable[[], list[LayerSpec]]
     parametric: bool = False  # plain_mlp / plain_cnn: specs() is the default net; see specs_for()
 
     def specs(self) -> list[LayerSpec]:
-        return self.layer_table()
+        return self.build_specs()
 
 
 def _logits() -> Dense:

@@ -237,7 +237,7 @@ def first_step_near_minimum(surface: Surface, trajectory: Trajectory, tolerance:
     return int(close[0]) if close.size else None
 
 
-def comparison_table(
+def trajectory_comparison_table(
     surface: str | Surface, trajectories: list[Trajectory], tolerance: float = DEFAULT_TOLERANCE
 ) -> pd.DataFrame:
     """One row per trajectory: where it ended and whether it got there.
@@ -301,7 +301,7 @@ def compare(
         dataclasses.replace(run_trajectory(surface, spec, start, steps, use_cache=use_cache), name=label)
         for spec, label in zip(specs, labels)
     )
-    table = comparison_table(surface, list(trajectories), tolerance)
+    table = trajectory_comparison_table(surface, list(trajectories), tolerance)
     return Comparison(surface, validate_start(start), int(steps), trajectories, table)
 
 

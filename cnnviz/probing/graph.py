@@ -254,7 +254,7 @@ def summarize_layers(items: list[dict], bins: int) -> tuple[tf.Tensor, tf.Tensor
 def _extras_lean(item, index, flats, totals) -> dict:
     out = {}
     if item.get("dead"):
-        out["dead_units"] = _dead_unit_fraction(item["values"])
+        out["dead_units"] = dead_unit_fraction(item["values"])
     for key, field, which in (("kernel", "weight_norm", "norm"), ("kernel", "weight_std", "std"),
                               ("grad", "grad_norm", "norm"), ("update", "update_norm", "norm"),
                               ("prior", "prior_weight_norm", "norm"), ("backward", "backward_std", "std")):
@@ -271,7 +271,7 @@ def _extras_lean(item, index, flats, totals) -> dict:
 def _extras_exact(item) -> dict:
     out = {}
     if item.get("dead"):
-        out["dead_units"] = _dead_unit_fraction(item["values"])
+        out["dead_units"] = dead_unit_fraction(item["values"])
     if item.get("kernel") is not None:
         out["weight_norm"], out["weight_std"] = norm_and_std(item["kernel"])
     for key, field, position in (("grad", "grad_norm", 0), ("update", "update_norm", 0), ("prior", "prior_weight_norm", 0),
@@ -286,8 +286,9 @@ def _row(fields: dict) -> tf.Tensor:
     return tf.stack([tf.cast(fields[f], tf.float64) if f in fields else missing for f in LAYER_FIELDS])
 
 
-def _dead_unit_fraction(pre_activation: tf.Tensor) -> tf.Tensor:
-    """Fraction of units (last axis) that are ≤ 0 everywhere in the batch (in-graph)."""
+def dead_unit_fraction(pre_activation: tf.Tensor) -> tf.Tensor:
+    """Fraction of units (last axis) that are ≤ 0 at every position of every example in the batch
+    (in-graph): the units a following ReLU never lets fire, ``LayerSnapshot.dead_units``."""
     units = tf.shape(pre_activation)[-1]
     flat = tf.reshape(tf.cast(pre_activation, tf.float32), [-1, units])
     never_positive = tf.logical_not(tf.reduce_any(flat > 0.0, axis=0))

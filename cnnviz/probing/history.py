@@ -39,19 +39,11 @@ def snapshots_to_frame(snapshots: list[Snapshot]) -> pd.DataFrame:
     for snap in snapshots:
         finite = snap.finite
         for layer in snap.layers:
-            pre = layer.pre_activation
-            rows.append({
-                "step": snap.step, "layer": layer.name, "type": layer.type, "activation": layer.activation,
-                "fan_in": layer.fan_in, "mean": pre.mean, "std": pre.std, "min": pre.min, "max": pre.max,
-                "frac_nonpositive": pre.frac_nonpositive,
-                "dead_units": layer.dead_units if layer.activation == "relu" else None,
-                "nonfinite": pre.nonfinite,
-                "weight_norm": layer.weight_norm, "weight_std": layer.weight_std, "grad_norm": layer.grad_norm,
-                "update_norm": layer.update_norm, "update_ratio": layer.update_ratio,
-                "loss": snap.loss, "accuracy": snap.accuracy, "finite": finite, "applied": snap.applied,
-                "hist_lo": pre.hist_edges[0], "hist_hi": pre.hist_edges[-1], "hist_counts": list(pre.hist_counts),
-                "backward_std": layer.backward_std, "normalized_by": layer.normalized_by, "batch": snap.batch,
-            })
+            row = layer.to_row()  # the one flat record; the frame keeps the histogram's range, not its edges
+            edges = row.pop("hist_edges")
+            rows.append({**row, "step": snap.step, "loss": snap.loss, "accuracy": snap.accuracy, "finite": finite,
+                         "applied": snap.applied, "hist_lo": edges[0], "hist_hi": edges[-1],
+                         "hist_counts": list(row["hist_counts"]), "batch": snap.batch})
     frame = pd.DataFrame(rows, columns=COLUMNS)
     # None → NaN in the optional numeric columns, so the dtypes are float, not object.
     for column in ("dead_units", "grad_norm", "update_norm", "update_ratio", "backward_std", "batch"):

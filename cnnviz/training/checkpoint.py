@@ -35,13 +35,12 @@ import numpy as np
 
 from cnnviz.config import RunConfig
 from cnnviz.errors import UserError
-from cnnviz.probing.histograms import Summary
-from cnnviz.probing.snapshot import LayerSnapshot, Snapshot
+from cnnviz.probing.snapshot import Snapshot
 from cnnviz.training.state import RunState, StateValues
 from cnnviz.training.timeline import Halt
 
 FORMAT = "cnnviz-checkpoint"
-VERSION = 2  # 2: the pending gradient and "step k = after k updates" snapshots
+VERSION = 3  # 2: the pending gradient and "step k = after k updates" snapshots; 3: layers as to_row records
 MODEL_FILE = "model.keras"
 MODEL_STATE_FILE = "model_state.npz"
 OPTIMIZER_FILE = "optimizer.npz"
@@ -51,34 +50,6 @@ SNAPSHOTS_FILE = "snapshots.json"
 ARRAYS_FILE = "snapshot_arrays.npz"
 HISTORY_FILE = "history.parquet"
 REQUIRED = (MODEL_FILE, MODEL_STATE_FILE, OPTIMIZER_FILE, RUN_FILE, SNAPSHOTS_FILE, ARRAYS_FILE)  # + pending.npz (v2)
-
-
-# ------------------------------------------------------------------ snapshots
-def snapshot_record(snapshot: Snapshot) -> dict:
-    """Everything in a snapshot except its arrays, as JSON-ready data."""
-    record = {f.name: getattr(snapshot, f.name) for f in dataclasses.fields(Snapshot)
-              if f.name not in ("layers", "logits", "batch_logits", "batch_labels")}
-    record["logits"] = dataclasses.asdict(snapshot.logits)
-    record["layers"] = []
-    for layer in snapshot.layers:
-        data = {f.name: getattr(layer, f.name) for f in dataclasses.fields(LayerSnapshot) if f.name != "pre_activation"}
-        data["pre_activation"] = dataclasses.asdict(layer.pre_activation)
-        record["layers"].append(data)
-    return record
-
-
-def snapshot_from_record(record: dict, batch_logits: np.ndarray, batch_labels: np.ndarray) -> Snapshot:
-    """Inverse of :func:`snapshot_record` (unknown keys from newer versions are ignored)."""
-    layer_fields = {f.name for f in dataclasses.fields(LayerSnapshot)}
-    layers = []
-    for data in record["layers"]:
-        kwargs = {k: v for k, v in data.items() if k in layer_fields}
-        kwargs["pre_activation"] = Summary(**data["pre_activation"])
-        layers.append(LayerSnapshot(**kwargs))
-    snap_fields = {f.name for f in dataclasses.fields(Snapshot)}
-    kwargs = {k: v for k, v in record.items() if k in snap_fields and k not in ("layers", "logits")}
-    return Snapshot(layers=layers, logits=Summary(**record["logits"]), batch_logits=batch_logits,
-                    batch_labels=batch_labels, **kwargs)
 
 
 # ------------------------------------------------------------------ save
@@ -131,7 +102,7 @@ def _write(run, folder: Path) -> None:
         "probe_points": run.probed.layer_names,
     }
     (folder / RUN_FILE).write_text(json.dumps(state, indent=1))
-    (folder / SNAPSHOTS_FILE).write_text(json.dumps([snapshot_record(s) for s in snapshots]))
+    (folder / SNAPSHOTS_FILE).write_text(json.dumps([s.to_record() for s in snapshots]))
     arrays = {}
     for i, snap in enumerate(snapshots):
         arrays[f"logits{i:05d}"] = np.asarray(snap.batch_logits, np.float32)
@@ -237,7 +208,7 @@ def _load_snapshots(folder: Path) -> list[Snapshot]:
     records = _read_json(folder / SNAPSHOTS_FILE)
     try:
         with np.load(folder / ARRAYS_FILE) as arrays:
-            return [snapshot_from_record(r, arrays[f"logits{i:05d}"], arrays[f"labels{i:05d}"])
+            return [Snapshot.from_record(r, arrays[f"logits{i:05d}"], arrays[f"labels{i:05d}"])
                     for i, r in enumerate(records)]
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
         raise UserError(f"{folder}: the saved snapshots are corrupt ({type(exc).__name__})") from None

@@ -234,10 +234,6 @@ class Run:
             snapshot = self.timeline.snapshots.get(0)
         return snapshot if snapshot is not None else self._measure(0)
 
-    def initial_snapshot(self) -> Snapshot:
-        """Same as :meth:`snapshot_at_init` (kept for existing callers)."""
-        return self.snapshot_at_init()
-
     def step(self, probe: bool | None = None) -> Snapshot | None:
         """Take one training step; return the new network's Snapshot if probed, else None.
 

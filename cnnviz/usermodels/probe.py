@@ -48,7 +48,7 @@ LOG_FLOOR = 1e-12  # log(0) guard when logits are recovered as log(probability)
 CHECK_IMAGES = 8  # images used to verify recovered pre-activations
 
 
-def activation_name(function) -> str:
+def activation_function_name(function) -> str:
     """"relu", "softmax", ... for a Keras activation function; "linear" for None/identity."""
     return "linear" if function is None else getattr(function, "__name__", "linear")
 
@@ -159,7 +159,7 @@ def _visit(layer, args, kwargs, trace: GraphTrace):
     if reason is not None:
         trace.unprobed.append(UnprobedLayer(name, type(layer).__name__, reason))
         return output
-    own = activation_name(getattr(layer, "activation", None))
+    own = activation_function_name(getattr(layer, "activation", None))
     kernel = layer.pointwise_kernel if kind == "separable_conv2d" else layer.kernel
     fan_in = int(np.prod(kernel.shape[:-2])) if kind == "depthwise_conv2d" else fan_in_of(kernel)
     pre, post = output, None
@@ -390,7 +390,7 @@ def logits_of(model: keras.Model, trace: GraphTrace, sample_images) -> tuple[obj
     """
     final = trace.final
     layer, layer_input = trace.producers.get(id(final), (None, None))
-    own = activation_name(getattr(layer, "activation", None))
+    own = activation_function_name(getattr(layer, "activation", None))
     pre_of_final = next((pre for point, pre, _, out in trace.points if out is final), None)
     if own in ("softmax", "sigmoid") and pre_of_final is not None:
         logits = pre_of_final

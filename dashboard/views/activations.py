@@ -42,7 +42,7 @@ PLOT_CONFIG = {"displaylogo": False}
 def make_run(config) -> Run:
     """A Run probed at initialization (what a page shows first)."""
     run = Run(config)
-    run.initial_snapshot()
+    run.snapshot_at_init()
     return run
 
 
@@ -149,7 +149,7 @@ def csv_button(label: str, make_frame, file_name: str, key: str) -> None:
 
 def predicted_std_at_init(run: Run) -> dict[str, float]:
     """Layer -> the std the variance rule predicts at step 0 from each layer's input (cnnviz.diagnosis.theory)."""
-    table = theory.std_table_for_run(run)
+    table = theory.theory_vs_measured_table_for_run(run)
     return dict(zip(table["layer"], table["predicted"]))
 
 
@@ -226,7 +226,7 @@ def spread_and_loss_section(run: Run, snapshot, history) -> None:
     with st.container(key="wide-activations-spread-loss"):  # side by side when there is room (dashboard/style.py)
         spread_col, loss_col = st.columns(2)
     with spread_col:
-        initial = run.initial_snapshot()
+        initial = run.snapshot_at_init()
         entries = [("step 0", initial)] + ([(f"step {snapshot.step}", snapshot)] if snapshot is not initial else [])
         predicted = predicted_std_at_init(run)
         figure = cached_figure(run, "std_per_layer", None, lambda: layer_figures.std_per_layer(
@@ -234,7 +234,7 @@ def spread_and_loss_section(run: Run, snapshot, history) -> None:
         st.plotly_chart(figure, key=state.widget(PAGE, "chart_std"), config=PLOT_CONFIG)
         st.caption("Std of each layer's pre-activation (log scale) at step 0 and now; dashed: the variance rule "
                    "Var = fan-in·Var[w]·E[x²] at step 0. A line that climbs or falls a decade per layer is trouble.")
-        csv_button("Std data", lambda: layer_figures.std_table(entries, predicted), "std_per_layer.csv", "csv_std")
+        csv_button("Std data", lambda: layer_figures.pre_activation_stats_table(entries, predicted), "std_per_layer.csv", "csv_std")
     with loss_col:
         loss = cached_figure(run, "loss_curve", None,
                              lambda: curve_figures.loss_curve(history, chance_loss=math.log(run.classes)))
@@ -248,7 +248,7 @@ def spread_and_loss_section(run: Run, snapshot, history) -> None:
 def backward_section(run: Run, snapshot, history) -> None:
     """The backward signal: std of ∂loss/∂z per layer at step 0 and now (theory dashed), and over the steps."""
     st.subheader("Backward signal: the gradient reaching each layer")
-    initial = run.initial_snapshot()
+    initial = run.snapshot_at_init()
     entries = [("step 0", initial)] + ([(f"step {snapshot.step}", snapshot)] if snapshot is not initial else [])
     predicted, why_not = backward_theory_for(run.config, initial, run.classes)
     figure = backward_figures.backward_signal_figure(entries, history, predicted, why_not)

@@ -58,7 +58,7 @@ def build_runs(configs: dict, previous: dict[str, Run]) -> dict[str, Run] | None
         def make(config):
             progress.progress(len(runs) / len(configs), text=f"Building {config.arch} with {config.init} weights…")
             run = Run(config)
-            run.initial_snapshot()
+            run.snapshot_at_init()
             runs[config.init] = run
             return run
 
@@ -182,7 +182,7 @@ if trained:
     state.ensure_default(state.widget(PAGE, "moment"), MOMENTS[0])
     moment = st.radio("Show the networks", MOMENTS, horizontal=True, key=state.widget(PAGE, "moment"))
 with state.run_lock():  # wait for training still running on an interrupted earlier run of this page
-    snapshots = {init: (run.initial_snapshot() if moment == "at initialization" else run.latest)
+    snapshots = {init: (run.snapshot_at_init() if moment == "at initialization" else run.latest)
                  for init, run in runs.items()}
 first = next(iter(runs.values()))
 st.caption(f"{first.config.arch} on {first.config.batch_size} {first.dataset.name} images, seed {first.config.seed}"
@@ -195,7 +195,7 @@ st.subheader("Spread per layer")
 st.plotly_chart(layer_figures.compare_std_chart(snapshots), key=state.widget(PAGE, "chart_std"), config=PLOT_CONFIG)
 st.caption("One line per initializer (log scale). A line climbing a decade per layer is exploding, one falling is "
            "vanishing; the flat one keeps the signal at one scale.")
-csv_button("Std data", lambda: layer_figures.std_table(snapshots), "compare_std.csv", "csv_std")
+csv_button("Std data", lambda: layer_figures.pre_activation_stats_table(snapshots), "compare_std.csv", "csv_std")
 
 st.subheader("Depth view")
 depth_profile = depth_profile_of_runs(runs)
@@ -207,7 +207,7 @@ st.caption("Every initializer's std per layer at initialization on one log axis,
 csv_button("Depth view data", lambda: depth_profile, "compare_depth.csv", "csv_depth")
 
 st.subheader("Loss and softmax")
-table = layer_figures.comparison_table(snapshots)
+table = layer_figures.init_comparison_table(snapshots)
 st.dataframe(table, hide_index=True, width="stretch", column_config={
     "loss": st.column_config.NumberColumn(format="%.4g"),
     "accuracy": st.column_config.NumberColumn(format="percent"),

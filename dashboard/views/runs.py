@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from cnnviz.diagnosis.theory import std_table
+from cnnviz.diagnosis.theory import theory_vs_measured_table
 from cnnviz.errors import UserError
 from cnnviz.figures import activations as layer_figures
 from cnnviz.figures import training_curves as curve_figures
@@ -134,7 +134,7 @@ def show_charts(run, snapshot, history) -> None:
             first = finite[0]
             entries = [(f"step {first.step}", first)] + ([(f"step {snapshot.step}", snapshot)]
                                                          if snapshot is not first and snapshot.finite else [])
-            table = std_table(first, run.meta.get("between") or {})
+            table = theory_vs_measured_table(first, run.meta.get("between") or {})
             figure = layer_figures.std_per_layer(entries, dict(zip(table["layer"], table["predicted"])),
                                                  predicted_label=f"variance rule (step {first.step})")
             st.plotly_chart(figure, key=state.widget(PAGE, "std"), config=PLOT_CONFIG)

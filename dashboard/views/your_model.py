@@ -151,14 +151,14 @@ def show_input_range(run) -> None:
     st.caption(f"Pixels fed in **{RANGE_WORDS[fed]}**{chosen}. Auto-detection: {why}.")
 
 
-def layer_table(snapshot) -> pd.DataFrame:
+def layer_stats_table(snapshot) -> pd.DataFrame:
     """One row per probed layer: the numbers behind the histograms."""
     rows = []
     for layer in snapshot.layers:
         pre = layer.pre_activation
         rows.append({"layer": layer.name, "type": layer.type, "activation": layer.activation, "fan_in": layer.fan_in,
                      "mean": pre.mean, "std": pre.std, "min": pre.min, "max": pre.max,
-                     "zero_after_relu": layer.dead_fraction, "nonfinite": pre.nonfinite,
+                     "zero_after_relu": layer.frac_zero_after_relu, "nonfinite": pre.nonfinite,
                      "grad_norm": layer.grad_norm, "update_ratio": layer.update_ratio})
     return pd.DataFrame(rows)
 
@@ -206,7 +206,7 @@ def show_details(run, prefix: str = "") -> None:
         st.caption(f"Layers with a built-in activation ({names}) had their pre-activation recomputed from their own "
                    f"kernel and bias; re-applying the activation reproduces their output {match}.")
 
-    table = layer_table(snapshot)
+    table = layer_stats_table(snapshot)
     st.dataframe(table, hide_index=True, width="stretch")
     st.caption("Per-layer pre-activation statistics. Look for std far from ~1 (exploding or vanishing), "
                "a large share of zeros after ReLU (dead units), and any NaN/Inf.")
