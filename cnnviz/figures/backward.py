@@ -103,3 +103,11 @@ def backward_signal_figure(entries: Sequence[tuple[str, Snapshot]], history: pd.
     if notes:
         title += "<br><sup>" + "; ".join(notes) + "</sup>"
     return style(fig, title, height=470)
+
+
+def backward_signal_caption(why_not: str | None = None) -> str:
+    """Beside :func:`backward_signal_figure` (``why_not``: why there is no theory line, if there is none)."""
+    return ("Std of ∂loss/∂(pre-activation) per layer (log scale), measured on the same batch as everything "
+            "else. Dashed: the variance rule run backwards from the logits, n·Var[w]·E[f′(z)²] per layer "
+            "(Glorot & Bengio 2010, Fig. 7). Falling toward the input side = vanishing gradients: the first "
+            "layers learn last." + (f" No theory line here: {why_not}." if why_not else ""))
