@@ -7,14 +7,16 @@ page. The numbers and words come from the library (cnnviz); this module only dra
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 import pandas as pd
 import streamlit as st
 
+from cnnviz.errors import UserError
 from cnnviz.nets.optimizers import DEFAULT_LEARNING_RATES, HYPERPARAMETER_DEFAULTS
 from dashboard import state
-from dashboard.widgets import SEVERITY_ICONS
+from dashboard.widgets import SEVERITY_ICONS, show_user_error
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 _SHOW = {"error": st.error, "warning": st.warning}
@@ -43,6 +45,60 @@ def show_findings(findings: Iterable, none_found: str, step: bool = True, compac
         show(finding_text(finding, step, compact), icon=SEVERITY_ICONS.get(finding.severity, SEVERITY_ICONS["info"]))
 
 
+# ------------------------------------------------------------------ refusals
+def _out_of_memory(error: BaseException) -> bool:
+    if isinstance(error, MemoryError):
+        return True
+    import tensorflow as tf  # only asked once something failed: pages that never fail never need it here
+
+    return isinstance(error, tf.errors.ResourceExhaustedError)
+
+
+@contextmanager
+def refusals_shown(out_of_memory: str) -> Iterator[None]:
+    """Run the block; a UserError, or running out of memory (``out_of_memory`` says what to try),
+    ends it as one red sentence on the page instead of a traceback."""
+    try:
+        yield
+    except UserError as error:
+        show_user_error(error)
+    except Exception as error:  # noqa: BLE001 - only memory errors are ours to explain; the rest go on
+        if not _out_of_memory(error):
+            raise
+        show_user_error(out_of_memory)
+
+
+# ------------------------------------------------------------------ histogram display
+def histogram_toggles(page: str, shared_x: str | None = "Shared x axis", shared_help: str = "", prefix: str = ""
+                      ) -> tuple[bool, bool, bool]:
+    """The histogram view switches in a row: (post-activation, shared x, log counts).
+
+    ``shared_x`` None leaves that switch out (returns False for it). Keys: ``page:{prefix}post_activation``,
+    ``page:{prefix}shared_x``, ``page:{prefix}log_counts``.
+    """
+    columns = iter(st.columns(3 if shared_x else 2))
+    post = next(columns).toggle("Post-activation view", key=state.widget(page, f"{prefix}post_activation"),
+                                help="What the next layer receives: ReLU moves all mass ≤ 0 to 0; "
+                                     "sigmoid squashes to (0, 1).")
+    shared = False
+    if shared_x:
+        shared = next(columns).toggle(shared_x, key=state.widget(page, f"{prefix}shared_x"),
+                                      help=shared_help or "One value scale for all layers: growth with depth "
+                                                          "becomes visible.")
+    log_counts = next(columns).toggle("Log-scaled counts", key=state.widget(page, f"{prefix}log_counts"),
+                                      help="Shows thin tails next to a tall spike.")
+    return post, shared, log_counts
+
+
+def layer_picker(page: str, label: str, names: list[str], key: str = "heatmap_layer") -> str:
+    """A select box of layer ``names``; a choice the current network lacks (a new run may have other
+    layer names) falls back to the last hidden layer."""
+    widget = state.widget(page, key)
+    if state.get(widget) not in names:
+        state.put(widget, names[-2] if len(names) > 1 else names[0])
+    return st.selectbox(label, names, key=widget)
+
+
 # ------------------------------------------------------------------ downloads
 def csv_button(page: str, label: str, make_frame: Callable[[], pd.DataFrame], file_name: str, key: str,
                index: bool = False) -> None:
@@ -53,6 +109,22 @@ def csv_button(page: str, label: str, make_frame: Callable[[], pd.DataFrame], fi
     """
     st.download_button(f"{label} (CSV)", data=lambda: make_frame().to_csv(index=index), file_name=file_name,
                        mime="text/csv", key=state.widget(page, key), on_click="ignore", icon=":material/download:")
+
+
+def report_button(page: str, make_html: Callable[[], str], file_name: str, lock=None) -> None:
+    """"HTML report of this run": the self-contained report (cnnviz.report), made only when clicked.
+
+    The click is answered on another thread, with no session to look anything up in: ``lock`` (the
+    session's run lock, if given) is held while the report reads the run, so it waits for a running step.
+    """
+    def make() -> str:
+        if lock is None:
+            return make_html()
+        with lock:
+            return make_html()
+
+    st.download_button("HTML report of this run", data=make, file_name=file_name, mime="text/html",
+                       key=state.widget(page, "report"), on_click="ignore", icon=":material/download:")
 
 
 # ------------------------------------------------------------------ names and defaults

@@ -306,6 +306,14 @@ def config_from_settings(values: dict, extras: dict | None = None, **overrides) 
     return config.replace(**fields) if fields else config
 
 
+def config_or_error(values: dict, extras: dict | None = None, **overrides) -> tuple[RunConfig | None, UserError | None]:
+    """:func:`config_from_settings`, with a bad setting returned as the error instead of raised."""
+    try:
+        return config_from_settings(values, extras, **overrides), None
+    except UserError as error:
+        return None, error
+
+
 def _show(value) -> str:
     return "default" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 

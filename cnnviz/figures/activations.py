@@ -268,6 +268,12 @@ def _as_entries(snapshots) -> list[tuple[str, Snapshot]]:
     return [(str(label), snap) for label, snap in snapshots]
 
 
+def first_and_latest(first: Snapshot, latest: Snapshot) -> list[tuple[str, Snapshot]]:
+    """[("step 0", first), ("step k", latest)] for the charts that compare the first probe with now
+    (just the first when they are the same snapshot)."""
+    return [(f"step {first.step}", first)] + ([(f"step {latest.step}", latest)] if latest is not first else [])
+
+
 def std_table(snapshots, predicted: Mapping[str, float] | None = None) -> pd.DataFrame:
     """Rows (label, step, layer, std, mean, min, max, frac_nonpositive, predicted_std) behind the std charts."""
     rows = []
