@@ -19,6 +19,7 @@ from dashboard import state
 from dashboard.widgets import SEVERITY_ICONS, show_user_error
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+PLOT_CONFIG = {"displaylogo": False}
 _SHOW = {"error": st.error, "warning": st.warning}
 
 
@@ -52,6 +53,16 @@ def _out_of_memory(error: BaseException) -> bool:
     import tensorflow as tf  # only asked once something failed: pages that never fail never need it here
 
     return isinstance(error, tf.errors.ResourceExhaustedError)
+
+
+def refusal(error: Exception, out_of_memory: str) -> str:
+    """What to tell the user about ``error``: a UserError's own sentence, or ``out_of_memory`` when the
+    server ran out of memory. Anything else is a bug, not a refusal: it is raised again."""
+    if isinstance(error, UserError):
+        return str(error)
+    if _out_of_memory(error):
+        return out_of_memory
+    raise error
 
 
 @contextmanager
@@ -125,6 +136,16 @@ def report_button(page: str, make_html: Callable[[], str], file_name: str, lock=
 
     st.download_button("HTML report of this run", data=make, file_name=file_name, mime="text/html",
                        key=state.widget(page, "report"), on_click="ignore", icon=":material/download:")
+
+
+def chart(page: str, figure, key: str, caption: str | None = None, csv: tuple | None = None) -> None:
+    """A figure with its "what to look for" ``caption`` under it (from the figure's module in
+    cnnviz.figures) and, if ``csv`` is (label, make_frame, file_name, key), the download of its numbers."""
+    st.plotly_chart(figure, key=state.widget(page, key), config=PLOT_CONFIG)
+    if caption:
+        st.caption(caption)
+    if csv:
+        csv_button(page, *csv)
 
 
 # ------------------------------------------------------------------ names and defaults

@@ -107,6 +107,13 @@ def take_playground_handoff(page: str) -> str | None:
     return f"Settings from the optimizer playground: {described}. Press Reset or Train to use them."
 
 
+def show_playground_handoff(page: str) -> None:
+    """:func:`take_playground_handoff`, saying on the page what was set (nothing when nothing was sent)."""
+    note = take_playground_handoff(page)
+    if note:
+        st.info(note, icon=":material/landscape:")
+
+
 def _reset_learning_rate(page: str) -> None:
     """Picking another optimizer proposes its usual learning rate (Adam's 0.001 would crawl with SGD)."""
     optimizer = state.get(state.widget(page, "optimizer"))

@@ -365,7 +365,7 @@ def comparison_table(snapshots: Mapping[str, Snapshot]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def layer_statistics_table(snapshot: Snapshot) -> pd.DataFrame:
+def layer_stats_table(snapshot: Snapshot) -> pd.DataFrame:
     """One row per probed layer: the numbers behind its histogram, gradient and update size."""
     rows = []
     for layer in snapshot.layers:

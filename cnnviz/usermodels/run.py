@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from cnnviz.config import INPUT_RANGES, RunConfig
 from cnnviz.data import Dataset, load_dataset
@@ -48,6 +49,10 @@ class UserModelRun(Run):
                 "recovered_pre_activations": [{"name": name, "max_abs_error": error}
                                               for name, error in self.recovered_errors.items()],
                 "notes": list(self.notes)}
+
+    def unprobed_table(self):
+        """One row per layer that is not probed (name, type, reason): only Dense and conv layers have a pre-activation."""
+        return pd.DataFrame([u.to_dict() for u in self.user_model.unprobed], columns=["name", "type", "reason"])
 
     def view_sentence(self, snapshot) -> str:
         """Which input, classes and data; which network ``snapshot`` shows, on which batch, and its loss and accuracy."""

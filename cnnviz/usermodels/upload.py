@@ -78,3 +78,22 @@ def plan_upload(model_file, images=(), source: str = "mnist-sample", optimizer: 
                        dataset="uploaded images" if source == "upload" else source, batch_size=int(batch_size),
                        seed=int(seed))
     return UploadPlan(model_file.name, data, model, config, dataset, notes, input_range, reinit, shape)
+
+
+# What the results of an upload depend on, in words (for "these results are out of date: the ... changed").
+SETTING_WORDS = {"file": "model file", "source": "data", "images": "images", "optimizer": "optimizer",
+                 "lr": "learning rate", "batch_size": "batch size", "seed": "seed", "input_range": "input range",
+                 "reinit": "re-initialisation"}
+
+
+def upload_settings(model_file, source: str, images, controls: dict) -> dict:
+    """Everything the results depend on: the file (name, size), the data and the ``controls`` values
+    (optimizer, lr, batch_size, seed, input_range, reinit). Two equal dicts give the same results."""
+    return {"file": (model_file.name, model_file.size) if model_file is not None else None, "source": source,
+            "images": tuple(sorted((f.name, f.size) for f in images)) if source == "upload" else (),
+            **{name: controls[name] for name in ("optimizer", "lr", "batch_size", "seed", "input_range", "reinit")}}
+
+
+def changed_settings(built: dict, now: dict) -> list[str]:
+    """The settings (in words, see :data:`SETTING_WORDS`) that differ between two :func:`upload_settings`."""
+    return [words for name, words in SETTING_WORDS.items() if built.get(name) != now.get(name)]

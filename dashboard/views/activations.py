@@ -13,7 +13,6 @@ if str(ROOT) not in sys.path:  # for running this page on its own (AppTest, `str
     sys.path.insert(0, str(ROOT))
 
 import math  # noqa: E402
-import time  # noqa: E402
 from functools import partial  # noqa: E402
 
 import streamlit as st  # noqa: E402
@@ -26,8 +25,9 @@ from cnnviz.figures import cache as figure_cache  # noqa: E402
 from cnnviz.figures import training_curves as curve_figures  # noqa: E402
 from cnnviz.nets.backward import backward_theory_for  # noqa: E402
 from cnnviz.report import build_report  # noqa: E402
-from cnnviz.training import Run  # noqa: E402
+from cnnviz.training.run import Run, run_at_init  # noqa: E402
 from cnnviz.training.describe import snapshot_metrics, what_is_shown  # noqa: E402
+from cnnviz.training.ticks import steps_for_one_tick  # noqa: E402
 from dashboard import components, guarded, state, widgets  # noqa: E402
 
 PAGE = "activations"
@@ -35,14 +35,6 @@ TICK_SECONDS = 1.0  # the live charts redraw about once a second while training
 TICK_BUDGET_SECONDS = 0.7  # training time per tick; the rest is left for drawing
 MAX_TRAIN_STEPS = 5000
 DISPLAY_TOGGLES = ("post_activation", "shared_x", "log_counts", "heatmap_layer")
-PLOT_CONFIG = {"displaylogo": False}
-
-
-def make_run(config) -> Run:
-    """A Run probed at initialization (what a page shows first)."""
-    run = Run(config)
-    run.initial_snapshot()
-    return run
 
 
 def replace_run(config) -> Run | None:
@@ -52,7 +44,7 @@ def replace_run(config) -> Run | None:
     with components.refusals_shown(f"there is not enough memory for {config.arch} with batches of "
                                    f"{config.batch_size}; try a smaller batch size or input shape"), \
             st.spinner(f"Building {config.arch} with {config.init} weights and looking inside it at step 0…"):
-        runs = guarded.build(PAGE, [config], make_run, replacing=[old] if old is not None else [],
+        runs = guarded.build(PAGE, [config], run_at_init, replacing=[old] if old is not None else [],
                              session_runs=state.session_runs(exclude=[old] if old is not None else []))
         if runs:
             state.stop_training()
@@ -81,19 +73,16 @@ def advance(run: Run) -> None:
     while the steps compute; the next tick shows the result. Pause may arrive on
     another thread while a step runs, so the training flag is checked between steps.
     """
-    target = int(state.get(state.TRAIN_TARGET, run.step_count))
-    started = time.monotonic()
+    def take_step() -> None:
+        with state.run_lock():
+            guarded.train(PAGE, run, 1)
+
     try:
-        while run.step_count < target and run.halted is None and state.is_training():
-            with state.run_lock():
-                guarded.train(PAGE, run, 1)
-            if time.monotonic() - started > TICK_BUDGET_SECONDS:
-                break
+        run_done = steps_for_one_tick(run, int(state.get(state.TRAIN_TARGET, run.step_count)), TICK_BUDGET_SECONDS,
+                                      take_step, keep_going=state.is_training)
     except UserError as error:
         state.put(state.PAGE_ERROR, str(error))
         run_done = True
-    else:
-        run_done = run.step_count >= target or run.halted is not None
     if run_done and state.is_training():
         state.stop_training()
         st.rerun()  # a full rerun drops the fragment's timer and draws the final state
@@ -104,6 +93,7 @@ def advance(run: Run) -> None:
 # whole server, so a toggle rebuilds only what it changes and a room on one lesson shares them.
 cached_figure = figure_cache.run_figure
 csv_button = partial(components.csv_button, PAGE)
+chart = partial(components.chart, PAGE)
 
 
 def predicted_std_at_init(run: Run) -> dict[str, float]:
@@ -123,9 +113,8 @@ def histogram_section(run: Run, snapshot) -> None:
     post, shared, log_counts = components.histogram_toggles(PAGE)
     figure = cached_figure(run, "histogram_grid", (post, shared, log_counts), lambda: layer_figures.histogram_grid(
         snapshot, post_activation=post, shared_x=shared, log_counts=log_counts))
-    st.plotly_chart(figure, key=state.widget(PAGE, "chart_histograms"), config=PLOT_CONFIG)
-    st.caption(layer_figures.HISTOGRAM_GRID_CAPTION)
-    csv_button("Histogram data", lambda: layer_figures.histogram_table(snapshot, post), "histograms.csv", "csv_hist")
+    chart(figure, "chart_histograms", layer_figures.HISTOGRAM_GRID_CAPTION,
+          ("Histogram data", lambda: layer_figures.histogram_table(snapshot, post), "histograms.csv", "csv_hist"))
 
 
 def spread_and_loss_section(run: Run, snapshot, history) -> None:
@@ -136,15 +125,13 @@ def spread_and_loss_section(run: Run, snapshot, history) -> None:
         predicted = predicted_std_at_init(run)
         figure = cached_figure(run, "std_per_layer", None, lambda: layer_figures.std_per_layer(
             entries, predicted, predicted_label="theory (step 0)"))
-        st.plotly_chart(figure, key=state.widget(PAGE, "chart_std"), config=PLOT_CONFIG)
-        st.caption(layer_figures.std_per_layer_caption("step 0"))
-        csv_button("Std data", lambda: layer_figures.std_table(entries, predicted), "std_per_layer.csv", "csv_std")
+        chart(figure, "chart_std", layer_figures.std_per_layer_caption("step 0"),
+              ("Std data", lambda: layer_figures.std_table(entries, predicted), "std_per_layer.csv", "csv_std"))
     with loss_col:
         loss = cached_figure(run, "loss_curve", None,
                              lambda: curve_figures.loss_curve(history, chance_loss=math.log(run.classes)))
-        st.plotly_chart(loss, key=state.widget(PAGE, "chart_loss"), config=PLOT_CONFIG)
-        st.caption(curve_figures.PROBED_LOSS_CAPTION)
-        csv_button("Loss data", lambda: curve_figures.loss_table(history), "loss.csv", "csv_loss")
+        chart(loss, "chart_loss", curve_figures.PROBED_LOSS_CAPTION,
+              ("Loss data", lambda: curve_figures.loss_table(history), "loss.csv", "csv_loss"))
 
 
 def backward_section(run: Run, snapshot, history) -> None:
@@ -153,26 +140,22 @@ def backward_section(run: Run, snapshot, history) -> None:
     initial = run.initial_snapshot()
     entries = layer_figures.first_and_latest(initial, snapshot)
     predicted, why_not = backward_theory_for(run.config, initial, run.classes)
-    figure = backward_figures.backward_signal_figure(entries, history, predicted, why_not)
-    st.plotly_chart(figure, key=state.widget(PAGE, "chart_backward"), config=PLOT_CONFIG)
-    st.caption(backward_figures.backward_signal_caption(why_not))
-    csv_button("Backward signal data", lambda: backward_figures.backward_table(history), "backward_signal.csv",
-               "csv_backward")
+    chart(backward_figures.backward_signal_figure(entries, history, predicted, why_not), "chart_backward",
+          backward_figures.backward_signal_caption(why_not),
+          ("Backward signal data", lambda: backward_figures.backward_table(history), "backward_signal.csv",
+           "csv_backward"))
 
 
 def over_time_section(run: Run, history) -> None:
     # Full width: two log panels and a legend need the room to stay legible on a projector.
     st.subheader("Over the training steps")
-    gradients = cached_figure(run, "gradients", None, lambda: curve_figures.gradient_and_update_chart(history))
-    st.plotly_chart(gradients, key=state.widget(PAGE, "chart_gradients"), config=PLOT_CONFIG)
-    st.caption(curve_figures.GRADIENT_CAPTION)
-    csv_button("Gradient data", lambda: curve_figures.gradient_table(history), "gradients.csv", "csv_gradients")
+    chart(cached_figure(run, "gradients", None, lambda: curve_figures.gradient_and_update_chart(history)),
+          "chart_gradients", curve_figures.GRADIENT_CAPTION,
+          ("Gradient data", lambda: curve_figures.gradient_table(history), "gradients.csv", "csv_gradients"))
     layer = components.layer_picker(PAGE, "Layer for the heatmap", [p.name for p in run.probed.points])
-    heatmap = cached_figure(run, "heatmap", layer, lambda: curve_figures.histogram_heatmap(history, layer))
-    st.plotly_chart(heatmap, key=state.widget(PAGE, "chart_heatmap"), config=PLOT_CONFIG)
-    st.caption(curve_figures.HEATMAP_CAPTION)
-    csv_button("Heatmap data", lambda: curve_figures.heatmap_table(history, layer), f"heatmap_{layer}.csv",
-               "csv_heatmap")
+    chart(cached_figure(run, "heatmap", layer, lambda: curve_figures.histogram_heatmap(history, layer)),
+          "chart_heatmap", curve_figures.HEATMAP_CAPTION,
+          ("Heatmap data", lambda: curve_figures.heatmap_table(history, layer), f"heatmap_{layer}.csv", "csv_heatmap"))
 
 
 def live_view() -> None:
@@ -215,9 +198,7 @@ st.markdown("Pick a network and an initializer in the sidebar, then **Train**: e
 
 if state.current_run() is None:  # a fresh session or a lesson: the controls alone define the run
     state.pop(state.widget(PAGE, "extras"))
-handoff_note = widgets.take_playground_handoff(PAGE)
-if handoff_note:
-    st.info(handoff_note, icon=":material/landscape:")
+widgets.show_playground_handoff(PAGE)
 state.keep_widget_values(PAGE, DISPLAY_TOGGLES + ("train_steps",))
 settings = widgets.run_settings(PAGE)
 wanted, settings_error = widgets.config_or_error(settings, widgets.page_extras(PAGE))

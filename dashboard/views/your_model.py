@@ -14,9 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # for running this page on its own (AppTest, `streamlit run` of the file)
     sys.path.insert(0, str(ROOT))
 
-import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from cnnviz.config import INPUT_RANGES, MAX_BATCH_SIZE  # noqa: E402
 from cnnviz.data.image_folder import IMAGE_SUFFIXES  # noqa: E402
@@ -27,9 +25,9 @@ from cnnviz.nets.initializers import INITIALIZERS, is_data_dependent  # noqa: E4
 from cnnviz.nets.optimizers import OPTIMIZERS  # noqa: E402
 from cnnviz.usermodels.loading import max_upload_bytes  # noqa: E402
 from cnnviz.usermodels.probe import detect_input_range  # noqa: E402
-from cnnviz.usermodels.upload import plan_upload  # noqa: E402
+from cnnviz.usermodels.upload import changed_settings, plan_upload, upload_settings  # noqa: E402
 from dashboard import components, guarded, state  # noqa: E402
-from dashboard.widgets import show_user_error as show_sentence  # noqa: E402
+from dashboard.widgets import show_user_error  # noqa: E402
 
 PAGE = "your_model"
 MAX_STEPS_PER_PRESS = 200  # each press trains on the request path; more would stall the page
@@ -42,34 +40,10 @@ NO_REINIT = "none"
 # LSUV needs a calibration pass the loader cannot do on a user's graph; every fixed-rule initializer works.
 REINIT_CHOICES = [NO_REINIT] + [name for name in INITIALIZERS if not is_data_dependent(name)]
 FILE_WEIGHTS = "the file's weights"
-SETTING_WORDS = {"file": "model file", "source": "data", "images": "images", "optimizer": "optimizer",
-                 "lr": "learning rate", "batch_size": "batch size", "seed": "seed", "input_range": "input range",
-                 "reinit": "re-initialisation"}
 
 
 def key(name: str) -> str:
     return state.widget(PAGE, name)
-
-
-def show_user_error(error) -> None:
-    """A refusal in one red sentence; one that starts with a file name keeps the name as written."""
-    message = str(error).strip()
-    first_word = message.split(" ", 1)[0]
-    if "." in first_word:  # "lambda.keras contains ...": capitalising would misname the file
-        st.error(message, icon=":material/block:")
-    else:
-        show_sentence(message)
-
-
-def page_settings(model_file, source: str, image_files, controls: dict) -> dict:
-    """Everything the results depend on: the file, the data and the controls (compared for staleness)."""
-    return {"file": (model_file.name, model_file.size) if model_file is not None else None, "source": source,
-            "images": tuple(sorted((f.name, f.size) for f in image_files)) if source == "upload" else (),
-            **{name: controls[name] for name in ("optimizer", "lr", "batch_size", "seed", "input_range", "reinit")}}
-
-
-def changed_settings(built: dict, now: dict) -> list[str]:
-    return [SETTING_WORDS[name] for name in SETTING_WORDS if built.get(name) != now.get(name)]
 
 
 def build_runs(model_file, source: str, image_files, controls: dict):
@@ -143,7 +117,7 @@ def show_details(run, prefix: str = "") -> None:
     if run.recovered_sentence():
         st.caption(run.recovered_sentence())
 
-    table = layer_figures.layer_statistics_table(snapshot)
+    table = layer_figures.layer_stats_table(snapshot)
     st.dataframe(table, hide_index=True, width="stretch")
     st.caption(layer_figures.LAYER_STATISTICS_CAPTION)
     components.csv_button(PAGE, "Layer statistics", lambda: table, "your_model_layers.csv",
@@ -155,10 +129,9 @@ def show_details(run, prefix: str = "") -> None:
     st.caption(layer_figures.HISTOGRAM_GRID_CAPTION)
     components.csv_button(PAGE, "Histograms", lambda: layer_figures.histogram_table(snapshot, post),
                           "your_model_histograms.csv", f"{prefix}download_your_model_histograms.csv")
-    extras = run.payload_extras()
 
     st.subheader("Layers that are not probed")
-    unprobed = pd.DataFrame(extras["unprobed_layers"], columns=["name", "type", "reason"])
+    unprobed = run.unprobed_table()
     if unprobed.empty:
         st.write("Every layer of the model is probed.")
     else:
@@ -234,7 +207,7 @@ controls["reinit"] = reinit_col.selectbox(
     "Re-initialise kernels with", REINIT_CHOICES, key=key("reinit"),
     format_func=lambda name: "none (file's weights)" if name == NO_REINIT else name,
     help="Draw every Dense/conv kernel afresh (biases 0) and compare with the file's own weights.")
-wanted = page_settings(model_file, source, image_files, controls)
+wanted = upload_settings(model_file, source, image_files, controls)
 
 if st.button("Inspect this model", type="primary", key=key("inspect"), icon=":material/search:"):
     refusal = None
@@ -248,10 +221,9 @@ if st.button("Inspect this model", type="primary", key=key("inspect"), icon=":ma
             state.put(state.USER_MODEL_BASELINE, new_baseline)
             state.put(state.USER_MODEL_BUILT_FROM, wanted)
             state.pop(state.USER_MODEL_REFUSED)
-        except UserError as error:
-            refusal = str(error)
-        except (MemoryError, tf.errors.ResourceExhaustedError):
-            refusal = "there is not enough memory for this model with this batch size; try a smaller batch"
+        except Exception as error:  # noqa: BLE001 - a refusal is kept and shown; anything else is raised again
+            refusal = components.refusal(error, "there is not enough memory for this model with this batch size; "
+                                                "try a smaller batch")
     if refusal is not None:
         state.put(state.USER_MODEL_REFUSED, {"file": model_file.name if model_file is not None else None,
                                              "message": refusal})
