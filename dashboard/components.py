@@ -1,8 +1,15 @@
-"""What several pages draw the same way: the findings panel, the CSV download button, the names
-of a network's outputs and the optimizers' default settings.
+"""What several pages draw the same way, drawn in one place.
 
-One place for each, so a change in how findings look (or how a CSV is offered) reaches every
-page. The numbers and words come from the library (cnnviz); this module only draws them.
+* the findings panel (:func:`show_findings`), and refusals as one red sentence (:func:`refusals_shown`);
+* a chart with its "what to look for" caption and the download of its numbers (:func:`chart`): the
+  captions and tables come from the figure's own module in ``cnnviz.figures``;
+* the one CSV download button (:func:`csv_button`) and the HTML report button;
+* the histogram view switches and the layer picker;
+* the names of a network's outputs (:func:`class_names`) and the optimizers' default settings,
+  read from the library (``cnnviz.data``, ``cnnviz.nets.optimizers``).
+
+The numbers and words come from cnnviz; this module only draws them. Run settings in the
+sidebar stay in :mod:`dashboard.widgets`.
 """
 
 from __future__ import annotations

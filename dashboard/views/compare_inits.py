@@ -27,7 +27,7 @@ from cnnviz.nets.depth_view import depth_profile_of_runs  # noqa: E402
 from cnnviz.nets.initializers import INITIALIZERS  # noqa: E402
 from cnnviz.training import Run  # noqa: E402
 from dashboard import guarded, state, widgets  # noqa: E402
-from dashboard.components import csv_button  # noqa: E402
+from dashboard.components import chart, csv_button, histogram_toggles  # noqa: E402
 from dashboard.components import show_findings as show_findings_panel  # noqa: E402
 
 PAGE = "compare"
@@ -35,7 +35,6 @@ DEFAULT_INITS = ["normal", "normal-0.01", "glorot-uniform", "he-normal"]
 NETWORK_SETTINGS = ("arch", "dataset", "batch_size", "seed", "input_shape")
 TRAINING_SETTINGS = ("optimizer", "lr")
 MAX_COMPARE_STEPS = 500
-PLOT_CONFIG = {"displaylogo": False}
 
 
 def build_runs(configs: dict, previous: dict[str, Run]) -> dict[str, Run] | None:
@@ -181,16 +180,13 @@ st.subheader("Findings per initializer")
 show_findings(runs)
 
 st.subheader("Spread per layer")
-st.plotly_chart(layer_figures.compare_std_chart(snapshots), key=state.widget(PAGE, "chart_std"), config=PLOT_CONFIG)
-st.caption(layer_figures.compare_std_caption())
-csv_button(PAGE, "Std data", lambda: layer_figures.std_table(snapshots), "compare_std.csv", "csv_std")
+chart(PAGE, layer_figures.compare_std_chart(snapshots), "chart_std", layer_figures.compare_std_caption(),
+      ("Std data", lambda: layer_figures.std_table(snapshots), "compare_std.csv", "csv_std"))
 
 st.subheader("Depth view")
 depth_profile = depth_profile_of_runs(runs)
-st.plotly_chart(depth_figures.depth_view_figure(depth_profile), key=state.widget(PAGE, "chart_depth"),
-                config=PLOT_CONFIG)
-st.caption(depth_figures.DEPTH_VIEW_CAPTION)
-csv_button(PAGE, "Depth view data", lambda: depth_profile, "compare_depth.csv", "csv_depth")
+chart(PAGE, depth_figures.depth_view_figure(depth_profile), "chart_depth", depth_figures.DEPTH_VIEW_CAPTION,
+      ("Depth view data", lambda: depth_profile, "compare_depth.csv", "csv_depth"))
 
 st.subheader("Loss and softmax")
 table = layer_figures.comparison_table(snapshots)
@@ -210,22 +206,16 @@ csv_button(PAGE, "Table", lambda: table, "compare_table.csv", "csv_table")
 
 if trained:
     histories = [(init, run.history()) for init, run in runs.items()]
-    st.plotly_chart(curve_figures.loss_curve(histories, chance_loss=math.log(first.classes)),
-                    key=state.widget(PAGE, "chart_loss"), config=PLOT_CONFIG)
-    st.caption(curve_figures.COMPARE_LOSS_CAPTION)
-    csv_button(PAGE, "Loss data", lambda: curve_figures.histories_table(histories), "compare_loss.csv", "csv_loss")
+    chart(PAGE, curve_figures.loss_curve(histories, chance_loss=math.log(first.classes)), "chart_loss",
+          curve_figures.COMPARE_LOSS_CAPTION,
+          ("Loss data", lambda: curve_figures.histories_table(histories), "compare_loss.csv", "csv_loss"))
 
 st.subheader("Histograms, layer by layer")
-shared_col, post_col, log_col = st.columns(3)
-shared_x = shared_col.toggle("Same x range across initializers", key=state.widget(PAGE, "shared_x"),
-                             help="Each layer (row) gets one x range for all initializers: a layer 10,000x wider "
-                                  "under one initializer then looks 10,000x wider.")
-post = post_col.toggle("Post-activation view", key=state.widget(PAGE, "post_activation"),
-                       help="What the next layer receives: ReLU moves all mass ≤ 0 to 0.")
-log_counts = log_col.toggle("Log-scaled counts", key=state.widget(PAGE, "log_counts"))
-st.plotly_chart(layer_figures.comparison_histogram_grid(snapshots, post_activation=post, log_counts=log_counts,
-                                                        shared_x=shared_x),
-                key=state.widget(PAGE, "chart_histograms"), config=PLOT_CONFIG)
-st.caption(layer_figures.init_comparison_grid_caption(shared_x))
-csv_button(PAGE, "Histogram data", lambda: layer_figures.labelled_histogram_table(snapshots, post),
-           "compare_histograms.csv", "csv_hist")
+post, shared_x, log_counts = histogram_toggles(
+    PAGE, "Same x range across initializers", "Each layer (row) gets one x range for all initializers: a layer "
+    "10,000x wider under one initializer then looks 10,000x wider.")
+chart(PAGE, layer_figures.comparison_histogram_grid(snapshots, post_activation=post, log_counts=log_counts,
+                                                    shared_x=shared_x),
+      "chart_histograms", layer_figures.init_comparison_grid_caption(shared_x),
+      ("Histogram data", lambda: layer_figures.labelled_histogram_table(snapshots, post), "compare_histograms.csv",
+       "csv_hist"))

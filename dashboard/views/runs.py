@@ -23,12 +23,11 @@ from cnnviz.keras.run_folder import find_run_folders, read_run_folder
 from cnnviz.probing.history import plottable
 from cnnviz.report import build_run_folder_report
 from dashboard import state
-from dashboard.components import layer_picker, report_button, show_findings
+from dashboard.components import chart, layer_picker, report_button, show_findings
 
 PAGE = "runs"
 ROOT_ENV = "CNNVIZ_RUNS_ROOT"
 LIVE_SECONDS = 2.0  # how often a followed folder is read again
-PLOT_CONFIG = {"displaylogo": False}
 EXAMPLE = '''from cnnviz.keras import ActivationMonitor
 
 monitor = ActivationMonitor("runs/exp1", data=(x_train[:64], y_train[:64]), every=10)
@@ -111,40 +110,33 @@ def show_metrics(run, snapshot) -> None:
 
 def show_charts(run, snapshot, history) -> None:
     st.subheader("Pre-activation histograms, layer by layer")
-    st.plotly_chart(layer_figures.histogram_grid(snapshot, log_counts=True), key=state.widget(PAGE, "histograms"),
-                    config=PLOT_CONFIG)
-    st.caption("The latest probe of the fixed probe batch. " + layer_figures.HISTOGRAM_GRID_CAPTION)
+    chart(PAGE, layer_figures.histogram_grid(snapshot, log_counts=True), "histograms",
+          "The latest probe of the fixed probe batch. " + layer_figures.HISTOGRAM_GRID_CAPTION)
     finite = [s for s in run.snapshots if s.finite]
     spread_col, loss_col = st.columns(2)
     with spread_col:
         if finite:
             first = finite[0]
-            entries = [(f"step {first.step}", first)] + ([(f"step {snapshot.step}", snapshot)]
-                                                         if snapshot is not first and snapshot.finite else [])
+            entries = layer_figures.first_and_latest(first, snapshot if snapshot.finite else first)
             table = std_table(first, run.meta.get("between") or {})
             figure = layer_figures.std_per_layer(entries, dict(zip(table["layer"], table["predicted"])),
                                                  predicted_label=f"variance rule (step {first.step})")
-            st.plotly_chart(figure, key=state.widget(PAGE, "std"), config=PLOT_CONFIG)
-            st.caption(layer_figures.std_per_layer_caption(f"step {first.step}"))
+            chart(PAGE, figure, "std", layer_figures.std_per_layer_caption(f"step {first.step}"))
     with loss_col:
         if run.is_classifier:
-            st.plotly_chart(curve_figures.loss_curve(history, chance_loss=math.log(run.classes)),
-                            key=state.widget(PAGE, "loss"), config=PLOT_CONFIG)
-            st.caption(curve_figures.PROBE_BATCH_LOSS_CAPTION)
+            chart(PAGE, curve_figures.loss_curve(history, chance_loss=math.log(run.classes)), "loss",
+                  curve_figures.PROBE_BATCH_LOSS_CAPTION)
         else:
             st.info(run.meta.get("model", {}).get("note", "The output is not one score per class."),
                     icon=":material/info:")
     st.subheader("Over the training steps")
-    st.plotly_chart(curve_figures.gradient_and_update_chart(history), key=state.widget(PAGE, "gradients"),
-                    config=PLOT_CONFIG)
-    st.caption("Measured on the probe batch; ‖Δw‖/‖w‖ is the update of the step before each probe. "
-               + curve_figures.GRADIENT_CAPTION)
+    chart(PAGE, curve_figures.gradient_and_update_chart(history), "gradients",
+          "Measured on the probe batch; ‖Δw‖/‖w‖ is the update of the step before each probe. "
+          + curve_figures.GRADIENT_CAPTION)
     names = run.layer_names
     if names:
         layer = layer_picker(PAGE, "Layer for the histogram over steps", names)
-        st.plotly_chart(curve_figures.histogram_heatmap(history, layer), key=state.widget(PAGE, "heatmap"),
-                        config=PLOT_CONFIG)
-        st.caption(curve_figures.HEATMAP_CAPTION)
+        chart(PAGE, curve_figures.histogram_heatmap(history, layer), "heatmap", curve_figures.HEATMAP_CAPTION)
 
 
 def live_view(path: Path) -> None:
