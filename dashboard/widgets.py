@@ -23,9 +23,10 @@ from cnnviz.nets.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS
 from cnnviz.nets.params import DEFAULTS as PLAIN_DEFAULTS
 from cnnviz.nets.params import MAX_DEPTH, MAX_WIDTH, MIN_DEPTH, MIN_WIDTH, NORMS, PlainNet, is_plain
 from cnnviz.nets.zoo import ARCHITECTURES, layer_table
+from cnnviz.playground.entries import HANDOFF_FIELDS
 from dashboard import state
 
-PLAYGROUND_HYPERPARAMETERS = ("momentum", "beta1", "beta2", "rho", "epsilon")  # sent with the playground hand-off
+PLAYGROUND_HYPERPARAMETERS = HANDOFF_FIELDS  # sent with the playground hand-off
 RUN_SETTINGS = ("arch", "init", "optimizer", "lr", "dataset", "batch_size", "seed", "probe_every", "input_shape")
 # Drawn (and read) with "arch" when it is plain_mlp / plain_cnn; ignored for the fixed nets.
 PLAIN_SETTINGS = ("depth", "width", "activation", "norm", "residual")

@@ -40,7 +40,7 @@ def chosen_image(run) -> tuple[np.ndarray, str] | None:
         size = run.dataset.size("test")
         index = int(st.columns([1, 3])[0].number_input(f"Test image (0–{size - 1})", 0, size - 1, 0, step=1,
                                                        key=state.widget(PAGE, "test_index")))
-        label = run.dataset.class_names[int(run.dataset.y_test[index])]
+        label = class_names(run)[int(run.dataset.y_test[index])]
         return run.dataset.images("test", np.array([index]))[0], f"test image #{index} (a {label})"
     if source == "draw a digit":
         hint_col, clear_col = st.columns([3, 1], vertical_alignment="center")
