@@ -19,8 +19,10 @@ import plotly.graph_objects as go
 from cnnviz import __version__
 from cnnviz.diagnosis import diagnose_run
 from cnnviz.diagnosis.theory import theory_vs_measured_table, theory_vs_measured_table_for_run
-from cnnviz.figures.activations import comparison_histogram_grid, std_per_layer
-from cnnviz.figures.training_curves import gradient_and_update_chart, loss_curve
+from cnnviz.figures.activations import (STEP_COMPARISON_GRID_CAPTION, comparison_histogram_grid, std_per_layer,
+                                        std_per_layer_caption)
+from cnnviz.figures.training_curves import (GRADIENT_CAPTION, PROBE_BATCH_LOSS_CAPTION, STEP_LOSS_CAPTION,
+                                            gradient_and_update_chart, loss_curve)
 from cnnviz.probing.history import plottable
 
 SEVERITY_COLOURS = {"error": "#b71c1c", "warning": "#e65100", "info": "#1565c0"}
@@ -62,9 +64,7 @@ def _run_figures(run):
     theory_table = theory_vs_measured_table_for_run(run, first) if first is not None else None
     loss = None
     if run.losses:
-        loss = ("Loss", loss_curve(_loss_frame(run), chance_loss=math.log(run.classes)),
-                "Training loss of every applied step (log scale); the grey line is guessing uniformly. "
-                "A loss stuck on it learns nothing; one far above it comes from exploding logits.")
+        loss = ("Loss", loss_curve(_loss_frame(run), chance_loss=math.log(run.classes)), STEP_LOSS_CAPTION)
     return _figures(first, last, theory_table, loss, plottable(run.history())), theory_table
 
 
@@ -82,8 +82,7 @@ def build_run_folder_report(run) -> str:
     loss = None
     if run.is_classifier and not history.empty:
         loss = ("Loss on the probe batch", loss_curve(history, chance_loss=math.log(run.classes)),
-                "Cross-entropy and accuracy on the fixed probe batch at each probed step (log scale); the grey "
-                "line is guessing uniformly.")
+                PROBE_BATCH_LOSS_CAPTION)
     figures = _figures(first, last, theory_table, loss, history)
     model = run.meta.get("model") or {}
     title = f"cnnviz report: {model.get('name', 'model')} (run folder {run.path.name})"
@@ -183,22 +182,15 @@ def _figures(first, last, theory_table, loss, history) -> list[tuple[str, go.Fig
     grid = comparison_histogram_grid(snapshots, log_counts=True)
     grid.update_layout(title_text=f"Pre-activation histograms per layer: step {first.step} (left) vs step {last.step} (right)"
                        if last is not first else f"Pre-activation histograms per layer at step {first.step}")
-    figures.append(("Histograms: first and last probed step", grid,
-                    "Each row is a layer. Look for widths that grow or shrink by decades from row to row "
-                    "(exploding or vanishing signal) and for how training reshaped each layer."))
+    figures.append(("Histograms: first and last probed step", grid, STEP_COMPARISON_GRID_CAPTION))
     entries = [(f"step {first.step}", first)] + ([(f"step {last.step}", last)] if last is not first else [])
     figures.append(("Spread per layer: measured vs predicted", std_per_layer(
         entries, dict(zip(theory_table["layer"], theory_table["predicted"])), title="Pre-activation std per layer",
-        predicted_label=f"variance rule at step {first.step}"),
-        "The dashed line is √(fan_in·Var[w]·E[x²]) chained from each layer's measured input; where the "
-        "measured line follows it, the initializer explains the scale. Max pooling pushes the measured value "
-        "up to ~1.4x after the pools."))
+        predicted_label=f"variance rule at step {first.step}"), std_per_layer_caption(f"step {first.step}")))
     if loss is not None:
         figures.append(loss)
     if history["grad_norm"].notna().any():
-        figures.append(("Gradients and update sizes", gradient_and_update_chart(history),
-                        "Gradient norms far apart between layers mean the input side learns much slower or faster; "
-                        "update/weight ratios far outside the green band (~1e-3) mean the learning rate is off."))
+        figures.append(("Gradients and update sizes", gradient_and_update_chart(history), GRADIENT_CAPTION))
     return figures
 
 

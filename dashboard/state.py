@@ -65,7 +65,7 @@ def take_playground_handoff() -> dict | None:
 
 # --- Logits / Filters pages (inspecting a network without the Activations page) ---
 INSPECT_RUN = "cnnviz:inspect_run"  # page-local Run shared by the logits and filters pages when the session has none
-LOGITS_EVALUATIONS = "cnnviz:logits_evaluations"  # {"run": weakref, "by_step": {step: evaluate() result}}
+LOGITS_EVALUATIONS = "cnnviz:logits_evaluations"  # cnnviz.training.evaluations.Evaluations of the inspected run
 CANVAS_VERSION = "cnnviz:canvas_version"  # bumped by "Clear the drawing" on the filters page (a new canvas key)
 
 

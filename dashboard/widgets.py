@@ -23,9 +23,10 @@ from cnnviz.nets.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS
 from cnnviz.nets.params import DEFAULTS as PLAIN_DEFAULTS
 from cnnviz.nets.params import MAX_DEPTH, MAX_WIDTH, MIN_DEPTH, MIN_WIDTH, NORMS, PlainNet, is_plain
 from cnnviz.nets.zoo import ARCHITECTURES, layer_table
+from cnnviz.playground.entries import HANDOFF_FIELDS
 from dashboard import state
 
-PLAYGROUND_HYPERPARAMETERS = ("momentum", "beta1", "beta2", "rho", "epsilon")  # sent with the playground hand-off
+PLAYGROUND_HYPERPARAMETERS = HANDOFF_FIELDS  # sent with the playground hand-off
 RUN_SETTINGS = ("arch", "init", "optimizer", "lr", "dataset", "batch_size", "seed", "probe_every", "input_shape")
 # Drawn (and read) with "arch" when it is plain_mlp / plain_cnn; ignored for the fixed nets.
 PLAIN_SETTINGS = ("depth", "width", "activation", "norm", "residual")
@@ -105,6 +106,13 @@ def take_playground_handoff(page: str) -> str | None:
     described = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}"
                           for k, v in {**settings, **extra}.items())
     return f"Settings from the optimizer playground: {described}. Press Reset or Train to use them."
+
+
+def show_playground_handoff(page: str) -> None:
+    """:func:`take_playground_handoff`, saying on the page what was set (nothing when nothing was sent)."""
+    note = take_playground_handoff(page)
+    if note:
+        st.info(note, icon=":material/landscape:")
 
 
 def _reset_learning_rate(page: str) -> None:
@@ -304,6 +312,14 @@ def config_from_settings(values: dict, extras: dict | None = None, **overrides) 
                        **plain, **linked)
     fields = applicable_extras(extras or {}, config.arch, config.optimizer)
     return config.replace(**fields) if fields else config
+
+
+def config_or_error(values: dict, extras: dict | None = None, **overrides) -> tuple[RunConfig | None, UserError | None]:
+    """:func:`config_from_settings`, with a bad setting returned as the error instead of raised."""
+    try:
+        return config_from_settings(values, extras, **overrides), None
+    except UserError as error:
+        return None, error
 
 
 def _show(value) -> str:

@@ -80,6 +80,12 @@ class Dataset:
     def size(self, split: str) -> int:
         return len(self.y_train if split == "train" else self.y_test)
 
+    def output_names(self, outputs: int) -> list[str]:
+        """A name for each of a network's ``outputs`` scores: the dataset's class names, then
+        "unit k" for any extra output a model has beyond the dataset's classes."""
+        names = [str(name) for name in self.class_names][:outputs]
+        return names + [f"unit {k}" for k in range(len(names), outputs)]
+
 
 def describe_adaptation(native: tuple[int, int, int], target: tuple[int, int, int]) -> str | None:
     """Say how images of ``native`` shape become ``target`` (e.g. "padded 28x28 to 32x32")."""

@@ -88,6 +88,14 @@ def histogram_table(snapshot: Snapshot, post_activation: bool = False) -> pd.Dat
     return pd.DataFrame(rows, columns=["step", "layer", "activation", "view", "bin_left", "bin_right", "count"])
 
 
+def labelled_histogram_table(snapshots: Mapping[str, Snapshot], post_activation: bool = False,
+                              label: str = "initializer") -> pd.DataFrame:
+    """:func:`histogram_table` of several snapshots, one after another, each row with a ``label`` column
+    naming its snapshot (the data behind :func:`comparison_histogram_grid`)."""
+    return pd.concat([histogram_table(snap, post_activation).assign(**{label: name})
+                      for name, snap in snapshots.items()], ignore_index=True)
+
+
 def _histogram_bar(edges: np.ndarray, counts: np.ndarray, colour: str, name: str) -> dict:
     keep = counts > 0  # empty bins draw nothing anyway, and a log axis cannot show 0
     left, right = edges[:-1][keep], edges[1:][keep]
@@ -261,6 +269,12 @@ def _as_entries(snapshots) -> list[tuple[str, Snapshot]]:
     return [(str(label), snap) for label, snap in snapshots]
 
 
+def first_and_latest(first: Snapshot, latest: Snapshot) -> list[tuple[str, Snapshot]]:
+    """[("step 0", first), ("step k", latest)] for the charts that compare the first probe with now
+    (just the first when they are the same snapshot)."""
+    return [(f"step {first.step}", first)] + ([(f"step {latest.step}", latest)] if latest is not first else [])
+
+
 def pre_activation_stats_table(snapshots, predicted: Mapping[str, float] | None = None) -> pd.DataFrame:
     """Rows (label, step, layer, std, mean, min, max, frac_nonpositive, nonfinite, predicted_std) behind
     the std charts: the pre-activation columns of :meth:`LayerSnapshot.to_row`."""
@@ -349,3 +363,54 @@ def init_comparison_table(snapshots: Mapping[str, Snapshot]) -> pd.DataFrame:
             "growth last/first": growth,
         })
     return pd.DataFrame(rows)
+
+
+def layer_stats_table(snapshot: Snapshot) -> pd.DataFrame:
+    """One row per probed layer: the numbers behind its histogram, gradient and update size."""
+    rows = []
+    for layer in snapshot.layers:
+        pre = layer.pre_activation
+        rows.append({"layer": layer.name, "type": layer.type, "activation": layer.activation, "fan_in": layer.fan_in,
+                     "mean": pre.mean, "std": pre.std, "min": pre.min, "max": pre.max,
+                     "zero_after_relu": layer.frac_zero_after_relu, "nonfinite": pre.nonfinite,
+                     "grad_norm": layer.grad_norm, "update_ratio": layer.update_ratio})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ captions: what to look for
+# Shown under the figures on the pages and in the HTML report (cnnviz.report): one text per figure.
+HISTOGRAM_GRID_CAPTION = ("Each panel is one layer (input side first). Look for widths that grow or shrink from "
+                          "panel to panel, and for a spike at 0: units a ReLU switches off.")
+STEP_COMPARISON_GRID_CAPTION = ("Each row is a layer. Look for widths that grow or shrink by decades from row to row "
+                                "(exploding or vanishing signal) and for how training reshaped each layer.")
+LAYER_STATISTICS_CAPTION = ("Per-layer pre-activation statistics. Look for std far from ~1 (exploding or vanishing), "
+                            "a large share of zeros after ReLU (dead units), and any NaN/Inf.")
+
+
+def init_comparison_grid_caption(shared_x: bool) -> str:
+    """Beside :func:`comparison_histogram_grid` with one column per initializer."""
+    if shared_x:
+        return ("One column per initializer, one row per layer; every row shares one x range. The narrow "
+                "initializers' histograms shrink to a line at 0: that is how much smaller their values are.")
+    return ("One column per initializer, one row per layer. Each panel has its own x range, so the shapes look "
+            "alike: compare the σ in the panel titles, or switch on **Same x range across initializers**.")
+
+
+def std_per_layer_caption(first: str = "step 0") -> str:
+    """Beside :func:`std_per_layer` drawn with the variance rule at ``first`` (the first probed step)."""
+    return (f"Std of each layer's pre-activation (log scale) at {first} and at the latest probed step; dashed: the "
+            f"variance rule Var = fan-in·Var[w]·E[x²] from each layer's measured input at {first}. A line that climbs "
+            "or falls a decade per layer is trouble; where the measured line follows the dashed one, the "
+            "initializer explains the scale (max pooling pushes the measured value up to ~1.4x after the pools).")
+
+
+def compare_std_caption(lead: str = "One line per initializer (log scale).") -> str:
+    """Beside :func:`compare_std_chart` (or :func:`std_per_layer` of several runs): ``lead`` says what the lines are."""
+    return (f"{lead} A line climbing a decade per layer is exploding, one falling is vanishing; the flattest keeps "
+            "the signal at one scale.")
+
+
+def init_comparison_table_caption(classes: int) -> str:
+    """Beside :func:`init_comparison_table`."""
+    return (f"Loss ln {classes} = {math.log(classes):.4f} and entropy at its uniform value mean the "
+            "softmax is guessing; a max probability of 1.00 with a huge loss means certain and wrong.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -84,3 +85,44 @@ def architecture_flow_figure(rows: Sequence[dict], input_shape: Sequence[int], a
     fig.update_layout(barmode="overlay", legend={**LEGEND_BELOW, "title": {"text": "layer type"}})
     fig.update_annotations(font_size=FONT_SIZE)
     return fig
+
+
+# ------------------------------------------------------------------ tables (shown and downloaded)
+def layer_display_table(rows: Sequence[dict]) -> pd.DataFrame:
+    """:func:`cnnviz.nets.zoo.layer_table` rows as the Architecture page shows and downloads them
+    (blank fan-in for layers without weights)."""
+    frame = pd.DataFrame([{
+        "layer": row["name"], "type": row["type"], "output shape": shape_text(row["output_shape"]),
+        "parameters": row["params"], "fan-in": row["fan_in"],
+        "activation": row["activation"] or "",
+        "kernel / stride / padding": (f"{row['kernel']}×{row['kernel']} / {row['stride']} / {row['padding']}"
+                                      if "kernel" in row else ""),
+    } for row in rows])
+    frame["fan-in"] = frame["fan-in"].astype("Int64")
+    return frame
+
+
+def size_arithmetic_table(steps: Sequence) -> pd.DataFrame:
+    """One row per conv/pool layer (:func:`cnnviz.nets.layers.size_arithmetic` steps): W, K, P, S,
+    the exact O and what TensorFlow keeps."""
+    return pd.DataFrame([{
+        "layer": step.layer, "W (input)": step.input_size, "K (kernel)": step.kernel,
+        "P (padding per side)": f"{step.padding_total / 2:g}", "S (stride)": step.stride,
+        "O exact": round(step.output_size, 3),
+        "O": str(math.floor(step.output_size)) if step.output_size >= 1 else "none: O < 1",
+        "arithmetic": step.explanation,
+    } for step in steps])
+
+
+# ------------------------------------------------------------------ captions: what to look for
+FLOW_CAPTION = ("Left: how many numbers each layer hands on per image (log scale): pools and strides shrink space "
+                "while channels grow. Right: where the weights live; in AlexNet and VGG16 the first dense layer "
+                "holds most.")
+SIZE_ARITHMETIC_CAPTION = ("'same' padding pads just enough that O = ⌈W/S⌉ (an odd total goes to the bottom/right, "
+                           "hence half pixels in P); 'valid' does not pad and drops what does not fit.")
+
+
+def layer_table_caption(total: int) -> str:
+    """Beside the layer table of a network with ``total`` parameters."""
+    return (f"Total: {total:,} parameters ({compact_number(total)}). Activation layers are folded into the "
+            "conv/dense row they follow; fan-in is how many inputs feed one output unit (K·K·C for a conv).")

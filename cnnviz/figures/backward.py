@@ -109,3 +109,11 @@ def backward_signal_figure(entries: Sequence[tuple[str, Snapshot]], history: pd.
     style(fig, title, height=470 + 30 * legend_rows, margin={"t": 110, "b": 90 + 30 * legend_rows})
     fig.update_layout(legend=LEGEND_BELOW)
     return fig
+
+
+def backward_signal_caption(why_not: str | None = None) -> str:
+    """Beside :func:`backward_signal_figure` (``why_not``: why there is no theory line, if there is none)."""
+    return ("Std of ∂loss/∂(pre-activation) per layer (log scale), measured on the same batch as everything "
+            "else. Dashed: the variance rule run backwards from the logits, n·Var[w]·E[f′(z)²] per layer "
+            "(Glorot & Bengio 2010, Fig. 7). Falling toward the input side = vanishing gradients: the first "
+            "layers learn last." + (f" No theory line here: {why_not}." if why_not else ""))

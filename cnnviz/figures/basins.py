@@ -132,3 +132,22 @@ def basin_figure(result, title: str | None = None) -> go.Figure:
         fig.update_yaxes(scaleanchor="x", scaleratio=1, constrain="domain")
         fig.update_xaxes(constrain="domain")
     return fig
+
+
+# ------------------------------------------------------------------ captions: what to look for
+BASIN_MAP_CAPTION = ("Every start of a grid at once: each square is one start, coloured by where the optimizer ends "
+                     "from there (which minimum, diverged, or not at a minimum yet). Within a minimum's colour, paler "
+                     "means more steps to get there. Hover a square for the exact outcome.")
+
+
+def basin_outcome_caption(result) -> str:
+    """Beside :func:`basin_figure`: how many starts reached a minimum (median and most steps), diverged, or neither."""
+    counts = result.counts()
+    converged = result.steps_to_converge[result.minimum >= 0]
+    starts = result.grid * result.grid
+    reached = (f"{counts['minimum']:,} reach a minimum (median {int(sorted(converged)[len(converged) // 2])} steps, "
+               f"at most {int(converged.max())})" if len(converged) else "none reach a minimum")
+    return (f"Of {starts:,} starts, {reached}; {counts['diverged']:,} diverge; "
+            f"{counts['not at a minimum']:,} are not at a minimum after {result.steps} steps. A start reaches a "
+            f"minimum when its last point is within {result.tolerance:g} of it; its steps count to the moment "
+            "it came that close for good.")

@@ -34,6 +34,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from cnnviz.diagnosis import diagnose_run
+
 DEFAULT_MAX_ENTRIES = 256
 
 
@@ -152,3 +154,13 @@ def run_figure(run, name: str, options: Hashable, build: Callable[[], Any], view
     """
     source, seen = view_key or run_view_key(run)
     return FIGURES.get((source, seen, name, options), build)
+
+
+def run_history(run):
+    """``run.history()`` of the current view, computed once for every session (shared: read-only)."""
+    return run_figure(run, "history", None, run.history)
+
+
+def run_findings(run) -> list:
+    """``diagnose_run(run)`` of the current view, computed once for every session; a halt changes them."""
+    return run_figure(run, "findings", run.halted, lambda: diagnose_run(run))

@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from cnnviz.figures.style import FONT_SIZE, style
@@ -136,3 +137,47 @@ def input_image_figure(image: np.ndarray, title: str) -> go.Figure:
     # No fixed width: the figure takes its column's width (a 300 px figure in a narrow column was cut off).
     style(fig, title, 320, margin={"l": 10, "r": 10, "t": 60, "b": 10}, title_size=FONT_SIZE)
     return fig
+
+
+# ------------------------------------------------------------------ tables (the CSV downloads)
+def kernel_table(kernel: np.ndarray) -> pd.DataFrame:
+    """A conv kernel (kh, kw, in, out) in long form: one row per weight, by filter, input channel, row, column."""
+    kh, kw, cin, cout = kernel.shape
+    r, c, i, o = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(cin), np.arange(cout), indexing="ij")
+    frame = pd.DataFrame({"filter": o.ravel(), "in_channel": i.ravel(), "row": r.ravel(), "col": c.ravel(),
+                          "weight": np.asarray(kernel).ravel()})
+    return frame.sort_values(["filter", "in_channel", "row", "col"], ignore_index=True)
+
+
+def feature_map_table(maps: np.ndarray) -> pd.DataFrame:
+    """Feature maps (h, w, channels) in long form: one row per value, by map, row, column."""
+    h, w, channels = maps.shape
+    r, c, k = np.meshgrid(np.arange(h), np.arange(w), np.arange(channels), indexing="ij")
+    frame = pd.DataFrame({"map": k.ravel(), "row": r.ravel(), "col": c.ravel(), "value": np.asarray(maps).ravel()})
+    return frame.sort_values(["map", "row", "col"], ignore_index=True)
+
+
+# ------------------------------------------------------------------ captions: what to look for
+def first_kernels_caption(filters: int, limit: int = MAX_TILES) -> str:
+    """Beside :func:`kernel_grid_figure` of a first conv layer with ``filters`` kernels."""
+    shown = min(filters, limit)
+    return ("Red weights respond to bright pixels, blue ones to dark; one shared colour range, 0 is white. "
+            "At init they are noise; after training, look for smooth edges and strokes."
+            + (f" Showing the first {shown} of {filters} filters." if shown < filters else ""))
+
+
+def deeper_kernels_caption(tiles: int, what: str, limit: int = MAX_TILES) -> str:
+    """Beside :func:`kernel_grid_figure` of a deeper layer (``what``: "filters (of 16)" and the like)."""
+    return ("A deeper filter combines the previous layer's maps: each tile is how strongly it weighs one input map. "
+            "All-white tiles are input maps it ignores."
+            + (f" Showing the first {limit} {what}." if tiles > limit else ""))
+
+
+def feature_maps_caption(pre_activation: bool, activation: str, shared_scale: bool, maps: int, limit: int) -> str:
+    """Beside :func:`feature_map_grid_figure`."""
+    return (("Pre-activation maps are signed: red where the kernel matches the image, blue where it is opposed. "
+             if pre_activation else
+             f"After the {activation} only the positive responses remain; an all-dark map is a filter silent here. ")
+            + ("All maps share one colour range. " if shared_scale else
+               "Each map has its own colour range (tick the box to compare strengths). ")
+            + (f"Showing the first {limit} of {maps} maps." if maps > limit else ""))

@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from cnnviz.figures.style import FONT_SIZE, style
@@ -233,3 +234,78 @@ def _axis_key(letter: str, number: int) -> str:
 def _axis_ref(letter: str, number: int) -> str:
     """Trace reference to axis ``number``: 'x', 'x2', ..."""
     return letter if number == 1 else f"{letter}{number}"
+
+
+# ------------------------------------------------------------------ the numbers behind the pictures
+GALLERY_CHOICES = ("in order", "misclassified", "least confident", "most confident")
+
+
+def probability_groups(evaluations: Mapping[int, dict]) -> dict[str, np.ndarray]:
+    """Softmax probabilities of the finite rows of each evaluation, labelled "step 0 (init)", "step 20", ...
+
+    ``evaluations`` maps a training step to what ``Run.evaluate`` returned at that step (its ``logits``).
+    """
+    groups = {}
+    for step in sorted(evaluations):
+        logits = evaluations[step]["logits"]
+        label = f"step {step}" + (" (init)" if step == 0 else "")
+        groups[label] = softmax_probabilities(logits[finite_rows(logits)])
+    return groups
+
+
+def gallery_indices(choice: str, start: int, predicted: np.ndarray, labels: np.ndarray, top: np.ndarray,
+                    size: int) -> np.ndarray:
+    """Which images a gallery shows: ``size`` of them from ``start``, in the order ``choice`` names
+    (one of :data:`GALLERY_CHOICES`; ``top`` is each image's highest probability)."""
+    order = np.arange(len(labels))
+    if choice == "misclassified":
+        order = order[np.asarray(predicted) != np.asarray(labels)]
+    elif choice == "least confident":
+        order = np.argsort(top, kind="stable")
+    elif choice == "most confident":
+        order = np.argsort(-np.asarray(top), kind="stable")
+    return order[start:start + size]
+
+
+def logits_table(logits: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> pd.DataFrame:
+    """One row per test image: its index, true class and every logit (non-finite ones included)."""
+    table = pd.DataFrame(np.asarray(logits), columns=[f"logit_{n}" for n in class_names])
+    table.insert(0, "true_class", [class_names[int(k)] for k in labels])
+    table.insert(0, "test_index", np.arange(len(labels)))
+    return table
+
+
+def confidence_table(groups: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """One row per image and network age: its top softmax probability and the softmax's entropy (nats)."""
+    return pd.concat([pd.DataFrame({"network_at": label, "max_probability": p.max(axis=1),
+                                    "entropy_nats": prediction_entropy(p)}) for label, p in groups.items()],
+                     ignore_index=True)
+
+
+def confusion_table(counts: np.ndarray, class_names: Sequence[str]) -> pd.DataFrame:
+    """The confusion counts with a first column naming the true class (one row per true class)."""
+    table = pd.DataFrame(counts, columns=[f"predicted_{n}" for n in class_names])
+    table.insert(0, "", [f"true_{n}" for n in class_names])
+    return table
+
+
+# ------------------------------------------------------------------ captions: what to look for
+LOGIT_DISTRIBUTION_CAPTION = (
+    "Look at the scale: a few units around 0 is healthy at init; hundreds or thousands means activations exploded, "
+    "boxes squashed onto 0 mean they vanished and the softmax can only guess uniformly.")
+CONFUSION_CAPTION = ("A bright diagonal is a working classifier. One bright column means the network gives the same "
+                     "answer for every image, typical of a bad initialization.")
+GALLERY_CAPTION = ("Each bar chart is one image's softmax. Uniform: all bars at 1/classes. Saturated: one bar at 1, "
+                   "often the wrong one (red) before training.")
+
+
+def max_probability_caption(classes: int) -> str:
+    """Beside :func:`max_probability_figure`."""
+    return (f"Uniform softmax: every image piled at 1/{classes} (logits ≈ 0, nothing decided). "
+            "Saturated softmax: everything at 1 while accuracy is low, certain and wrong.")
+
+
+def entropy_caption(classes: int) -> str:
+    """Beside :func:`entropy_figure`."""
+    return (f"At the dashed line ln {classes} the network guesses uniformly; at 0 it is certain. "
+            "A saturated softmax sits at 0 before it has learned anything.")

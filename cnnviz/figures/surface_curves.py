@@ -133,3 +133,14 @@ def comparison_display_table(table: pd.DataFrame) -> pd.DataFrame:
             "nearest minimum": text(table["nearest_minimum"], "—"),
         }
     )
+
+
+# ------------------------------------------------------------------ captions: what to look for
+LOSS_PER_STEP_CAPTION = ("Lower is better. On a log axis a straight falling line is steady progress; "
+                         "a flat stretch is a plateau; spikes are overshoots.")
+
+
+def comparison_caption(tolerance: float) -> str:
+    """Beside :func:`comparison_display_table` (``tolerance``: how near counts as reaching a minimum)."""
+    return ("Distance is to the nearest global minimum; 'first step near a minimum' is the first step "
+            f"within {tolerance:g} of one.")

@@ -225,3 +225,17 @@ def animated_contour_figure(
     return fig
 
 
+
+
+# ------------------------------------------------------------------ captions: what to look for
+ANIMATION_CAPTION = ("Press play: watch the speed. Fast early then creeping means a plateau; "
+                     "circling means too much momentum. The slider jumps to any step.")
+SURFACE_3D_CAPTION = "The same surface as terrain (drag to rotate): the paths run downhill on it."
+
+
+def contour_caption(has_minimum: bool, clickable: bool) -> str:
+    """Beside :func:`contour_figure`; ``clickable`` when :func:`add_click_layer` made the map a start picker."""
+    return ("Each line is one optimizer from the white start"
+            + ("; the gold star is the global minimum. " if has_minimum else " (this surface has no minimum). ")
+            + "Look for zig-zags across a valley, loops past the minimum, and paths that stall."
+            + (" Click anywhere on the map to start from there." if clickable else ""))

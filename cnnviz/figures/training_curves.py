@@ -319,3 +319,22 @@ def histories_table(histories: Sequence[tuple[str, pd.DataFrame]] | dict) -> pd.
     if not frames:
         return pd.DataFrame(columns=["step", "loss", "accuracy", "label"])
     return pd.concat(frames, ignore_index=True)
+
+
+# ------------------------------------------------------------------ captions: what to look for
+# Shown under the figures on the pages and in the HTML report (cnnviz.report): one text per figure.
+PROBED_LOSS_CAPTION = ("At each probed step k: the loss and accuracy of the step-k network on training batch k+1 "
+                       "(log scale). Stuck on the dashed chance line = nothing learned; far above it = over-confident, "
+                       "exploding logits.")
+STEP_LOSS_CAPTION = ("Training loss of every applied step (log scale); the dashed line is guessing uniformly. "
+                     "A loss stuck on it learns nothing; one far above it comes from exploding logits.")
+PROBE_BATCH_LOSS_CAPTION = ("Cross-entropy and accuracy on the fixed probe batch at each probed step (log scale); the "
+                            "dashed line is guessing uniformly. The same examples every time, so the curve shows the "
+                            "weights changing, not the data.")
+COMPARE_LOSS_CAPTION = ("Training loss of every initializer on the same batches (log scale): the runs diverge within "
+                        "a few steps; the dashed line is the loss of uniform guessing.")
+GRADIENT_CAPTION = ("Gradient norm and update/weight ratio ‖Δw‖/‖w‖ per layer (log scale). Updates far above the "
+                    "green 1e-3 band mean the learning rate is too big for that layer; far below, it barely moves. "
+                    "Gradient norms far apart between layers mean the input side learns much slower or faster.")
+HEATMAP_CAPTION = ("One column per probed step: the band's height is the spread of this layer's values. "
+                   "A widening band is growing activations; a band collapsing to 0 is a layer going quiet.")

@@ -37,6 +37,22 @@ DEFAULT_LEARNING_RATES: dict[str, float] = {
     "rmsprop": 0.001, "adagrad": 0.001, "adadelta": 0.001, "nadam": 0.001,
 }
 
+# The hyperparameters each optimizer exposes besides its learning rate, with the values a fresh
+# Keras optimizer of that name uses (momentum 0.9 for "momentum"/"nesterov", our rule; the rest
+# Keras's own). Written out so the dashboard's controls need no Keras; a test checks them against
+# real Keras optimizers (cnnviz.playground.engine.keras_defaults).
+HYPERPARAMETER_DEFAULTS: dict[str, dict[str, float]] = {
+    "sgd": {"momentum": 0.0},
+    "momentum": {"momentum": 0.9},
+    "nesterov": {"momentum": 0.9},
+    "adam": {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-7},
+    "adamw": {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-7},
+    "nadam": {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-7},
+    "rmsprop": {"rho": 0.9, "momentum": 0.0, "epsilon": 1e-7},
+    "adagrad": {"epsilon": 1e-7},
+    "adadelta": {"rho": 0.95, "epsilon": 1e-7},
+}
+
 
 @dataclass(frozen=True)
 class OptimizerSpec:

@@ -4,6 +4,10 @@ and the resource guard that decides whether a run may start (:mod:`cnnviz.traini
 ``from cnnviz.training import Run`` is the library's entry point (see README). :class:`Run` needs
 TensorFlow, so it is imported on first use: the resource guard, consulted before anything is
 built, and the other light modules (state, timeline) import without TensorFlow.
+
+For pages: :mod:`~cnnviz.training.describe` (the words and numbers above the charts),
+:mod:`~cnnviz.training.ticks` (live training between redraws), :mod:`~cnnviz.training.evaluations`
+(test evaluations kept per step).
 """
 
 from cnnviz.training.timeline import Halt

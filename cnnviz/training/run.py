@@ -452,3 +452,10 @@ class Run:
                         np.asarray(out["batch_logits"]), np.asarray(labels), trained=step > 0,
                         input_mean=soft["input_mean"], input_rms=math.sqrt(max(soft["input_mean_sq"], 0.0)),
                         batch=step + 1)
+
+
+def run_at_init(config: RunConfig) -> Run:
+    """A new Run whose step-0 snapshot is taken now: what a page shows first."""
+    run = Run(config)
+    run.snapshot_at_init()
+    return run

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from cnnviz.config import INPUT_RANGES, RunConfig
 from cnnviz.data import Dataset, load_dataset
@@ -48,6 +49,37 @@ class UserModelRun(Run):
                 "recovered_pre_activations": [{"name": name, "max_abs_error": error}
                                               for name, error in self.recovered_errors.items()],
                 "notes": list(self.notes)}
+
+    def unprobed_table(self):
+        """One row per layer that is not probed (name, type, reason): only Dense and conv layers have a pre-activation."""
+        return pd.DataFrame([u.to_dict() for u in self.user_model.unprobed], columns=["name", "type", "reason"])
+
+    def view_sentence(self, snapshot) -> str:
+        """Which input, classes and data; which network ``snapshot`` shows, on which batch, and its loss and accuracy."""
+        shape = "×".join(str(v) for v in self.user_model.input_shape)
+        network = ("the network as uploaded (no updates yet)" if snapshot.step == 0 else
+                   f"the network after {snapshot.step} update{'s' if snapshot.step != 1 else ''}")
+        return (f"Input {shape}, {self.user_model.classes} classes, data: {self.dataset.name}. Step {snapshot.step}: "
+                f"{network}, measured on {self.describe_batch(snapshot)}: loss {snapshot.loss:.4g}, "
+                f"accuracy {snapshot.accuracy:.1%}.")
+
+    def sentences(self) -> list[str]:
+        """The probe's note and this run's notes as sentences (capitalised, one full stop), except the
+        input-range note ("pixels are fed ..."), which a page shows on its own line."""
+        notes = [note for note in [self.user_model.note, *self.notes]
+                 if note and not note.startswith("pixels are fed")]
+        return [f"{note[:1].upper()}{note[1:]}" + ("" if note.endswith(".") else ".") for note in notes]
+
+    def recovered_sentence(self) -> str | None:
+        """Which layers had their pre-activation recomputed (built-in activations) and how exactly
+        re-applying the activation reproduces their output; None when there were none."""
+        if not self.recovered_errors:
+            return None
+        worst = max(self.recovered_errors.values())
+        match = "exactly" if worst == 0 else f"to within {worst:.1e}"
+        return (f"Layers with a built-in activation ({', '.join(self.recovered_errors)}) had their pre-activation "
+                f"recomputed from their own kernel and bias; re-applying the activation reproduces their output "
+                f"{match}.")
 
 
 def prepare_user_run(model, config: RunConfig, dataset: Dataset | None = None, source: str | None = None,

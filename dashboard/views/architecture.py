@@ -13,14 +13,15 @@ if str(ROOT) not in sys.path:  # for running this page on its own (AppTest, `str
 
 import math  # noqa: E402
 
-import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from cnnviz.errors import UserError  # noqa: E402
-from cnnviz.figures.architecture import architecture_flow_figure, compact_number, shape_text  # noqa: E402
+from cnnviz.figures import architecture as architecture_figures  # noqa: E402
+from cnnviz.figures.architecture import architecture_flow_figure, shape_text  # noqa: E402
 from cnnviz.nets import layers as layer_math  # noqa: E402
 from cnnviz.nets import zoo  # noqa: E402
 from dashboard import state  # noqa: E402
+from dashboard.components import csv_button  # noqa: E402
 
 PAGE = "architecture"
 
@@ -29,34 +30,11 @@ st.markdown("Pick a network to see every layer's output shape and parameter coun
             "to the logits, and the arithmetic behind each spatial size: **O = 1 + (W − K + 2P) / S**.")
 
 
-def size_table(steps: list[layer_math.SizeStep]) -> pd.DataFrame:
-    """One row per conv/pool layer: W, K, P, S, the exact O and what TensorFlow keeps."""
-    return pd.DataFrame([{
-        "layer": step.layer, "W (input)": step.input_size, "K (kernel)": step.kernel,
-        "P (padding per side)": f"{step.padding_total / 2:g}", "S (stride)": step.stride,
-        "O exact": round(step.output_size, 3),
-        "O": str(math.floor(step.output_size)) if step.output_size >= 1 else "none: O < 1",
-        "arithmetic": step.explanation,
-    } for step in steps])
-
-
-def layer_frame(rows: list[dict]) -> pd.DataFrame:
-    """The layer table as shown and downloaded (blank fan-in for layers without weights)."""
-    frame = pd.DataFrame([{
-        "layer": row["name"], "type": row["type"], "output shape": shape_text(row["output_shape"]),
-        "parameters": row["params"], "fan-in": row["fan_in"],
-        "activation": row["activation"] or "",
-        "kernel / stride / padding": (f"{row['kernel']}×{row['kernel']} / {row['stride']} / {row['padding']}"
-                                      if "kernel" in row else ""),
-    } for row in rows])
-    frame["fan-in"] = frame["fan-in"].astype("Int64")
-    return frame
-
-
 def show_size_arithmetic(specs, height: int, width: int, key: str) -> None:
     for axis, size in (("height", height), ("width", width)) if height != width else (("height and width", height),):
         st.markdown(f"**Spatial sizes along the {axis}**, starting from {size}:")
-        st.dataframe(size_table(layer_math.size_arithmetic(specs, size)), hide_index=True, key=f"{key}_{axis}")
+        table = architecture_figures.size_arithmetic_table(layer_math.size_arithmetic(specs, size))
+        st.dataframe(table, hide_index=True, key=f"{key}_{axis}")
 
 
 # --- choose a network
@@ -101,22 +79,18 @@ if rows is not None:
                           help="The layer that owns the most weights.")
 
     st.subheader("Layer table")
-    frame = layer_frame(rows)
+    frame = architecture_figures.layer_display_table(rows)
     st.dataframe(frame, hide_index=True, key="layer_table",
                  column_config={"parameters": st.column_config.NumberColumn(format="localized")})
-    st.caption(f"Total: {total:,} parameters ({compact_number(total)}). Activation layers are folded into the "
-               "conv/dense row they follow; fan-in is how many inputs feed one output unit (K·K·C for a conv).")
-    st.download_button("Download the layer table (CSV)", frame.to_csv(index=False), f"{arch}_layers.csv", "text/csv",
-                       key=state.widget(PAGE, "csv_layers"))
+    st.caption(architecture_figures.layer_table_caption(total))
+    csv_button(PAGE, "Download the layer table", lambda: frame, f"{arch}_layers.csv", "csv_layers")
 
     st.plotly_chart(architecture_flow_figure(rows, shape, arch), key="flow")
-    st.caption("Left: how many numbers each layer hands on per image (log scale): pools and strides shrink space "
-               "while channels grow. Right: where the weights live; in AlexNet and VGG16 the first dense layer holds most.")
+    st.caption(architecture_figures.FLOW_CAPTION)
 
     with st.expander("Per-layer output-size arithmetic", expanded=False):
         show_size_arithmetic(specs, height, width, "sizes")
-        st.caption("'same' padding pads just enough that O = ⌈W/S⌉ (an odd total goes to the bottom/right, hence "
-                   "half pixels in P); 'valid' does not pad and drops what does not fit.")
+        st.caption(architecture_figures.SIZE_ARITHMETIC_CAPTION)
 
 # --- calculator
 st.subheader("Output-size calculator")

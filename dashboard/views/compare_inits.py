@@ -15,7 +15,6 @@ if str(ROOT) not in sys.path:  # for running this page on its own (AppTest, `str
 
 import math  # noqa: E402
 
-import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -28,13 +27,14 @@ from cnnviz.nets.depth_view import depth_profile_of_runs  # noqa: E402
 from cnnviz.nets.initializers import INITIALIZERS  # noqa: E402
 from cnnviz.training import Run  # noqa: E402
 from dashboard import guarded, state, widgets  # noqa: E402
+from dashboard.components import chart, csv_button, histogram_toggles  # noqa: E402
+from dashboard.components import show_findings as show_findings_panel  # noqa: E402
 
 PAGE = "compare"
 DEFAULT_INITS = ["normal", "normal-0.01", "glorot-uniform", "he-normal"]
 NETWORK_SETTINGS = ("arch", "dataset", "batch_size", "seed", "input_shape")
 TRAINING_SETTINGS = ("optimizer", "lr")
 MAX_COMPARE_STEPS = 500
-PLOT_CONFIG = {"displaylogo": False}
 
 
 def build_runs(configs: dict, previous: dict[str, Run]) -> dict[str, Run] | None:
@@ -103,19 +103,7 @@ def show_findings(runs: dict[str, Run]) -> None:
     for column, (init, run) in zip(columns, runs.items()):
         with column:
             st.markdown(f"**{init}**")
-            findings = diagnose_run(run)
-            if not findings:
-                st.success("no problems found", icon=":material/check_circle:")
-            for finding in findings:
-                show = {"error": st.error, "warning": st.warning}.get(finding.severity, st.info)
-                where = f"{finding.layer}: " if finding.layer else ""
-                icon = widgets.SEVERITY_ICONS.get(finding.severity, widgets.SEVERITY_ICONS["info"])
-                show(f"{where}{finding.message}", icon=icon)
-
-
-def csv_button(label: str, make_frame, file_name: str, key: str) -> None:
-    st.download_button(f"{label} (CSV)", data=lambda: make_frame().to_csv(index=False), file_name=file_name,
-                       mime="text/csv", key=state.widget(PAGE, key), on_click="ignore", icon=":material/download:")
+            show_findings_panel(diagnose_run(run), "no problems found", compact=True)
 
 
 # ------------------------------------------------------------------ page
@@ -192,19 +180,13 @@ st.subheader("Findings per initializer")
 show_findings(runs)
 
 st.subheader("Spread per layer")
-st.plotly_chart(layer_figures.compare_std_chart(snapshots), key=state.widget(PAGE, "chart_std"), config=PLOT_CONFIG)
-st.caption("One line per initializer (log scale). A line climbing a decade per layer is exploding, one falling is "
-           "vanishing; the flat one keeps the signal at one scale.")
-csv_button("Std data", lambda: layer_figures.pre_activation_stats_table(snapshots), "compare_std.csv", "csv_std")
+chart(PAGE, layer_figures.compare_std_chart(snapshots), "chart_std", layer_figures.compare_std_caption(),
+      ("Std data", lambda: layer_figures.pre_activation_stats_table(snapshots), "compare_std.csv", "csv_std"))
 
 st.subheader("Depth view")
 depth_profile = depth_profile_of_runs(runs)
-st.plotly_chart(depth_figures.depth_view_figure(depth_profile), key=state.widget(PAGE, "chart_depth"),
-                config=PLOT_CONFIG)
-st.caption("Every initializer's std per layer at initialization on one log axis, layers numbered from the input "
-           "(plain_mlp / plain_cnn: up to 100). Dashed, for plain nets: the variance rule chained from the batch's "
-           "pixels (theory.plain_chain). A straight line is a constant gain per layer; its slope is that gain.")
-csv_button("Depth view data", lambda: depth_profile, "compare_depth.csv", "csv_depth")
+chart(PAGE, depth_figures.depth_view_figure(depth_profile), "chart_depth", depth_figures.DEPTH_VIEW_CAPTION,
+      ("Depth view data", lambda: depth_profile, "compare_depth.csv", "csv_depth"))
 
 st.subheader("Loss and softmax")
 table = layer_figures.init_comparison_table(snapshots)
@@ -219,36 +201,21 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
     "last hidden layer std": st.column_config.NumberColumn(format="%.3g"),
     "growth last/first": st.column_config.NumberColumn(format="%.3g"),
 })
-st.caption(f"Loss ln {first.classes} = {math.log(first.classes):.4f} and entropy at its uniform value mean the "
-           "softmax is guessing; a max probability of 1.00 with a huge loss means certain and wrong.")
-csv_button("Table", lambda: table, "compare_table.csv", "csv_table")
+st.caption(layer_figures.init_comparison_table_caption(first.classes))
+csv_button(PAGE, "Table", lambda: table, "compare_table.csv", "csv_table")
 
 if trained:
     histories = [(init, run.history()) for init, run in runs.items()]
-    st.plotly_chart(curve_figures.loss_curve(histories, chance_loss=math.log(first.classes)),
-                    key=state.widget(PAGE, "chart_loss"), config=PLOT_CONFIG)
-    st.caption("Training loss of every initializer on the same batches (log scale): the runs diverge within a "
-               "few steps; the dashed line is the loss of uniform guessing.")
-    csv_button("Loss data", lambda: curve_figures.histories_table(histories), "compare_loss.csv", "csv_loss")
+    chart(PAGE, curve_figures.loss_curve(histories, chance_loss=math.log(first.classes)), "chart_loss",
+          curve_figures.COMPARE_LOSS_CAPTION,
+          ("Loss data", lambda: curve_figures.histories_table(histories), "compare_loss.csv", "csv_loss"))
 
 st.subheader("Histograms, layer by layer")
-shared_col, post_col, log_col = st.columns(3)
-shared_x = shared_col.toggle("Same x range across initializers", key=state.widget(PAGE, "shared_x"),
-                             help="Each layer (row) gets one x range for all initializers: a layer 10,000x wider "
-                                  "under one initializer then looks 10,000x wider.")
-post = post_col.toggle("Post-activation view", key=state.widget(PAGE, "post_activation"),
-                       help="What the next layer receives: ReLU moves all mass ≤ 0 to 0.")
-log_counts = log_col.toggle("Log-scaled counts", key=state.widget(PAGE, "log_counts"))
-st.plotly_chart(layer_figures.comparison_histogram_grid(snapshots, post_activation=post, log_counts=log_counts,
-                                                        shared_x=shared_x),
-                key=state.widget(PAGE, "chart_histograms"), config=PLOT_CONFIG)
-if shared_x:
-    st.caption("One column per initializer, one row per layer; every row shares one x range. The narrow "
-               "initializers' histograms shrink to a line at 0: that is how much smaller their values are.")
-else:
-    st.caption("One column per initializer, one row per layer. Each panel has its own x range, so the shapes look "
-               "alike: compare the σ in the panel titles, or switch on **Same x range across initializers**.")
-csv_button("Histogram data",
-           lambda: pd.concat([layer_figures.histogram_table(snap, post).assign(initializer=init)
-                              for init, snap in snapshots.items()]),
-           "compare_histograms.csv", "csv_hist")
+post, shared_x, log_counts = histogram_toggles(
+    PAGE, "Same x range across initializers", "Each layer (row) gets one x range for all initializers: a layer "
+    "10,000x wider under one initializer then looks 10,000x wider.")
+chart(PAGE, layer_figures.comparison_histogram_grid(snapshots, post_activation=post, log_counts=log_counts,
+                                                    shared_x=shared_x),
+      "chart_histograms", layer_figures.init_comparison_grid_caption(shared_x),
+      ("Histogram data", lambda: layer_figures.labelled_histogram_table(snapshots, post), "compare_histograms.csv",
+       "csv_hist"))

@@ -8,7 +8,6 @@ if str(ROOT) not in sys.path:  # for running this page on its own (AppTest, `str
     sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from cnnviz.errors import UserError  # noqa: E402
@@ -16,6 +15,7 @@ from cnnviz.figures import filters as filter_figures  # noqa: E402
 from cnnviz.nets.zoo import ARCHITECTURES  # noqa: E402
 from cnnviz.probing import feature_maps as fm  # noqa: E402
 from dashboard import state  # noqa: E402
+from dashboard.components import class_names, csv_button  # noqa: E402
 from dashboard.run_picker import QUICK_ARCHS, run_to_inspect, train_more_button, when  # noqa: E402
 
 try:  # optional: draw a digit with the mouse (streamlit-drawable-canvas)
@@ -32,23 +32,6 @@ st.markdown("A conv layer slides small **kernels** over its input; each kernel p
             "Watch the first-layer kernels turn from noise into strokes as the network trains.")
 
 
-def kernel_csv(kernel: np.ndarray) -> str:
-    """Kernel weights in long form: one row per weight."""
-    kh, kw, cin, cout = kernel.shape
-    r, c, i, o = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(cin), np.arange(cout), indexing="ij")
-    frame = pd.DataFrame({"filter": o.ravel(), "in_channel": i.ravel(), "row": r.ravel(), "col": c.ravel(),
-                          "weight": kernel.ravel()})
-    return frame.sort_values(["filter", "in_channel", "row", "col"]).to_csv(index=False)
-
-
-def maps_csv(maps: np.ndarray) -> str:
-    """Feature maps in long form: one row per value."""
-    h, w, channels = maps.shape
-    r, c, k = np.meshgrid(np.arange(h), np.arange(w), np.arange(channels), indexing="ij")
-    frame = pd.DataFrame({"map": k.ravel(), "row": r.ravel(), "col": c.ravel(), "value": maps.ravel()})
-    return frame.sort_values(["map", "row", "col"]).to_csv(index=False)
-
-
 def chosen_image(run) -> tuple[np.ndarray, str] | None:
     """The image to push through the network: a test digit, a drawn one or an uploaded one."""
     sources = ["a test image"] + (["draw a digit"] if st_canvas is not None else []) + ["upload a picture"]
@@ -57,7 +40,7 @@ def chosen_image(run) -> tuple[np.ndarray, str] | None:
         size = run.dataset.size("test")
         index = int(st.columns([1, 3])[0].number_input(f"Test image (0–{size - 1})", 0, size - 1, 0, step=1,
                                                        key=state.widget(PAGE, "test_index")))
-        label = run.dataset.class_names[int(run.dataset.y_test[index])]
+        label = class_names(run)[int(run.dataset.y_test[index])]
         return run.dataset.images("test", np.array([index]))[0], f"test image #{index} (a {label})"
     if source == "draw a digit":
         hint_col, clear_col = st.columns([3, 1], vertical_alignment="center")
@@ -109,12 +92,9 @@ averaged = f", mean over its {cin} input channels" if cin > 1 else ""
 st.plotly_chart(filter_figures.kernel_grid_figure(
     fm.kernel_tiles(first), [f"f{k}" for k in range(cout)],
     f"{layers[0]}: {cout} kernels of {kh}×{kw}<br>{now}{averaged}"), key="first_kernels")
-shown = min(cout, filter_figures.MAX_TILES)
-st.caption("Red weights respond to bright pixels, blue ones to dark; one shared colour range, 0 is white. "
-           "At init they are noise; after training, look for smooth edges and strokes."
-           + (f" Showing the first {shown} of {cout} filters." if shown < cout else ""))
-st.download_button(f"Download {layers[0]} kernels (CSV)", kernel_csv(first), f"{layers[0]}_kernels_step{run.step_count}.csv",
-                   "text/csv", key=state.widget(PAGE, "csv_first"))
+st.caption(filter_figures.first_kernels_caption(cout))
+csv_button(PAGE, f"Download {layers[0]} kernels", lambda: filter_figures.kernel_table(first),
+           f"{layers[0]}_kernels_step{run.step_count}.csv", "csv_first")
 
 # --- a deeper layer, by input channel
 st.subheader("A deeper layer's kernels")
@@ -139,11 +119,9 @@ else:
         title = f"{deep}: {cout} filters of {kh}×{kw}<br>weights averaged over {cin} input maps, {now}"
         what = f"filters (of {cout})"
     st.plotly_chart(filter_figures.kernel_grid_figure(tiles, labels, title), key="deep_kernels")
-    note = f" Showing the first {filter_figures.MAX_TILES} {what}." if len(tiles) > filter_figures.MAX_TILES else ""
-    st.caption("A deeper filter combines the previous layer's maps: each tile is how strongly it weighs one input map. "
-               "All-white tiles are input maps it ignores." + note)
-    st.download_button(f"Download {deep} kernels (CSV)", kernel_csv(kernel), f"{deep}_kernels_step{run.step_count}.csv",
-                       "text/csv", key=state.widget(PAGE, "csv_deep"))
+    st.caption(filter_figures.deeper_kernels_caption(len(tiles), what))
+    csv_button(PAGE, f"Download {deep} kernels", lambda: filter_figures.kernel_table(kernel),
+               f"{deep}_kernels_step{run.step_count}.csv", "csv_deep")
 
 # --- feature maps of one image
 st.subheader("Feature maps of one image")
@@ -161,7 +139,7 @@ if picked is not None:
     image, described = picked
     maps, probabilities = fm.run_feature_maps(run, layer, image, pre_activation=pre_activation)
     guess = int(np.argmax(probabilities))
-    names = list(run.dataset.class_names) + [f"unit {k}" for k in range(len(run.dataset.class_names), run.classes)]
+    names = class_names(run)
     with st.container(key="cards-filters-input"):  # the image above the maps on a projector (dashboard/style.py)
         image_col, maps_col = st.columns([1.6, 4])
     with image_col:
@@ -174,11 +152,6 @@ if picked is not None:
                   f"<br>{maps.shape[0]}×{maps.shape[1]}, {values}, {now}", pre_activation, limit=MAX_MAPS,
             shared_scale=shared_scale),
             key="feature_maps")
-    st.caption(("Pre-activation maps are signed: red where the kernel matches the image, blue where it is opposed. "
-                if pre_activation else
-                f"After the {activation} only the positive responses remain; an all-dark map is a filter silent here. ")
-               + ("All maps share one colour range. " if shared_scale else
-                  "Each map has its own colour range (tick the box to compare strengths). ")
-               + (f"Showing the first {MAX_MAPS} of {maps.shape[-1]} maps." if maps.shape[-1] > MAX_MAPS else ""))
-    st.download_button(f"Download {layer} feature maps (CSV)", maps_csv(maps), f"{layer}_maps_step{run.step_count}.csv",
-                       "text/csv", key=state.widget(PAGE, "csv_maps"))
+    st.caption(filter_figures.feature_maps_caption(pre_activation, activation, shared_scale, maps.shape[-1], MAX_MAPS))
+    csv_button(PAGE, f"Download {layer} feature maps", lambda: filter_figures.feature_map_table(maps),
+               f"{layer}_maps_step{run.step_count}.csv", "csv_maps")

@@ -23,13 +23,11 @@ from cnnviz.keras.run_folder import find_run_folders, read_run_folder
 from cnnviz.probing.history import plottable
 from cnnviz.report import build_run_folder_report
 from dashboard import state
+from dashboard.components import chart, layer_picker, report_button, show_findings
 
 PAGE = "runs"
 ROOT_ENV = "CNNVIZ_RUNS_ROOT"
 LIVE_SECONDS = 2.0  # how often a followed folder is read again
-PLOT_CONFIG = {"displaylogo": False}
-SEVERITY = {"error": (st.error, ":material/error:"), "warning": (st.warning, ":material/warning:"),
-            "info": (st.info, ":material/info:")}
 EXAMPLE = '''from cnnviz.keras import ActivationMonitor
 
 monitor = ActivationMonitor("runs/exp1", data=(x_train[:64], y_train[:64]), every=10)
@@ -110,59 +108,35 @@ def show_metrics(run, snapshot) -> None:
                        help=snapshot.softmax.get("note", "the output is not one score per class"))
 
 
-def show_findings(run) -> None:
-    findings = run.findings()
-    if not findings:
-        st.success(f"No problems found at step {run.step_count}: activations, gradients and update sizes look "
-                   "healthy.", icon=":material/check_circle:")
-    for finding in findings:
-        show, icon = SEVERITY.get(finding.severity, SEVERITY["info"])
-        text = f"**{finding.layer or 'network'}** (step {finding.step}): {finding.message}"
-        show(text + (f"  \n→ *{finding.suggestion}*" if finding.suggestion else ""), icon=icon)
-
-
 def show_charts(run, snapshot, history) -> None:
     st.subheader("Pre-activation histograms, layer by layer")
-    st.plotly_chart(layer_figures.histogram_grid(snapshot, log_counts=True), key=state.widget(PAGE, "histograms"),
-                    config=PLOT_CONFIG)
-    st.caption("The latest probe of the fixed probe batch, one panel per layer (input side first). Widths that grow "
-               "or shrink from panel to panel are exploding or vanishing signal; a spike at 0 is ReLU units off.")
+    chart(PAGE, layer_figures.histogram_grid(snapshot, log_counts=True), "histograms",
+          "The latest probe of the fixed probe batch. " + layer_figures.HISTOGRAM_GRID_CAPTION)
     finite = [s for s in run.snapshots if s.finite]
     spread_col, loss_col = st.columns(2)
     with spread_col:
         if finite:
             first = finite[0]
-            entries = [(f"step {first.step}", first)] + ([(f"step {snapshot.step}", snapshot)]
-                                                         if snapshot is not first and snapshot.finite else [])
+            entries = layer_figures.first_and_latest(first, snapshot if snapshot.finite else first)
             table = theory_vs_measured_table(first, run.meta.get("between") or {})
             figure = layer_figures.std_per_layer(entries, dict(zip(table["layer"], table["predicted"])),
                                                  predicted_label=f"variance rule (step {first.step})")
-            st.plotly_chart(figure, key=state.widget(PAGE, "std"), config=PLOT_CONFIG)
-            st.caption("Std of each layer's pre-activation at the first probe and now (log scale); dashed: "
-                       "Var = fan-in·Var[w]·E[x²] from each layer's measured input at the first probe.")
+            chart(PAGE, figure, "std", layer_figures.std_per_layer_caption(f"step {first.step}"))
     with loss_col:
         if run.is_classifier:
-            st.plotly_chart(curve_figures.loss_curve(history, chance_loss=math.log(run.classes)),
-                            key=state.widget(PAGE, "loss"), config=PLOT_CONFIG)
-            st.caption("Cross-entropy and accuracy on the probe batch at each probed step. The same examples every "
-                       "time, so the curve shows the weights changing, not the data.")
+            chart(PAGE, curve_figures.loss_curve(history, chance_loss=math.log(run.classes)), "loss",
+                  curve_figures.PROBE_BATCH_LOSS_CAPTION)
         else:
             st.info(run.meta.get("model", {}).get("note", "The output is not one score per class."),
                     icon=":material/info:")
     st.subheader("Over the training steps")
-    st.plotly_chart(curve_figures.gradient_and_update_chart(history), key=state.widget(PAGE, "gradients"),
-                    config=PLOT_CONFIG)
-    st.caption("Gradient norm on the probe batch and ‖Δw‖/‖w‖ of the step before each probe, per layer (log scale).")
+    chart(PAGE, curve_figures.gradient_and_update_chart(history), "gradients",
+          "Measured on the probe batch; ‖Δw‖/‖w‖ is the update of the step before each probe. "
+          + curve_figures.GRADIENT_CAPTION)
     names = run.layer_names
     if names:
-        key = state.widget(PAGE, "heatmap_layer")
-        if state.get(key) not in names:
-            state.put(key, names[-2] if len(names) > 1 else names[0])
-        layer = st.selectbox("Layer for the histogram over steps", names, key=key)
-        st.plotly_chart(curve_figures.histogram_heatmap(history, layer), key=state.widget(PAGE, "heatmap"),
-                        config=PLOT_CONFIG)
-        st.caption("One column per probed step: a band that widens is growing activations; one collapsing onto 0 "
-                   "is a layer going quiet.")
+        layer = layer_picker(PAGE, "Layer for the histogram over steps", names)
+        chart(PAGE, curve_figures.histogram_heatmap(history, layer), "heatmap", curve_figures.HEATMAP_CAPTION)
 
 
 def live_view(path: Path) -> None:
@@ -181,11 +155,10 @@ def live_view(path: Path) -> None:
     history = run.history()
     show_metrics(run, snapshot)
     st.subheader("Findings")
-    show_findings(run)
+    show_findings(run.findings(), f"No problems found at step {run.step_count}: activations, gradients and update "
+                                  "sizes look healthy.")
     show_charts(run, snapshot, plottable(history))
-    st.download_button("HTML report of this run", data=lambda: build_run_folder_report(run),
-                       file_name=f"cnnviz-{path.name}.html", mime="text/html", on_click="ignore",
-                       key=state.widget(PAGE, "report"), icon=":material/download:")
+    report_button(PAGE, lambda: build_run_folder_report(run), f"cnnviz-{path.name}.html")
     if run.finished and state.get(state.widget(PAGE, "following")):
         state.put(state.widget(PAGE, "following"), False)
         st.rerun()  # a full rerun drops the fragment's timer

@@ -14,24 +14,20 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # for running this page on its own (AppTest, `streamlit run` of the file)
     sys.path.insert(0, str(ROOT))
 
-import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-from cnnviz.config import INPUT_RANGES, MAX_BATCH_SIZE, RunConfig  # noqa: E402
-from cnnviz.data.image_folder import IMAGE_SUFFIXES, images_to_dataset  # noqa: E402
+from cnnviz.config import INPUT_RANGES, MAX_BATCH_SIZE  # noqa: E402
+from cnnviz.data.image_folder import IMAGE_SUFFIXES  # noqa: E402
 from cnnviz.diagnosis import diagnose_run  # noqa: E402
 from cnnviz.errors import UserError  # noqa: E402
 from cnnviz.figures import activations as layer_figures  # noqa: E402
 from cnnviz.nets.initializers import INITIALIZERS, is_data_dependent  # noqa: E402
-from cnnviz.nets.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS  # noqa: E402
-from cnnviz.training.resources import estimate_model  # noqa: E402
-from cnnviz.usermodels.loading import check_upload_size, max_upload_bytes, model_from_bytes  # noqa: E402
-from cnnviz.usermodels.probe import detect_input_range, model_io_shape  # noqa: E402
-from cnnviz.usermodels.run import prepare_user_run  # noqa: E402
-from dashboard import guarded, state  # noqa: E402
-from dashboard.widgets import SEVERITY_ICONS  # noqa: E402
-from dashboard.widgets import show_user_error as show_sentence  # noqa: E402
+from cnnviz.nets.optimizers import OPTIMIZERS  # noqa: E402
+from cnnviz.usermodels.loading import max_upload_bytes  # noqa: E402
+from cnnviz.usermodels.probe import detect_input_range  # noqa: E402
+from cnnviz.usermodels.upload import changed_settings, plan_upload, upload_settings  # noqa: E402
+from dashboard import components, guarded, state  # noqa: E402
+from dashboard.widgets import show_user_error  # noqa: E402
 
 PAGE = "your_model"
 MAX_STEPS_PER_PRESS = 200  # each press trains on the request path; more would stall the page
@@ -44,73 +40,24 @@ NO_REINIT = "none"
 # LSUV needs a calibration pass the loader cannot do on a user's graph; every fixed-rule initializer works.
 REINIT_CHOICES = [NO_REINIT] + [name for name in INITIALIZERS if not is_data_dependent(name)]
 FILE_WEIGHTS = "the file's weights"
-SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
-SETTING_WORDS = {"file": "model file", "source": "data", "images": "images", "optimizer": "optimizer",
-                 "lr": "learning rate", "batch_size": "batch size", "seed": "seed", "input_range": "input range",
-                 "reinit": "re-initialisation"}
 
 
 def key(name: str) -> str:
     return state.widget(PAGE, name)
 
 
-def show_user_error(error) -> None:
-    """A refusal in one red sentence; one that starts with a file name keeps the name as written."""
-    message = str(error).strip()
-    first_word = message.split(" ", 1)[0]
-    if "." in first_word:  # "lambda.keras contains ...": capitalising would misname the file
-        st.error(message, icon=":material/block:")
-    else:
-        show_sentence(message)
-
-
-def page_settings(model_file, source: str, image_files, controls: dict) -> dict:
-    """Everything the results depend on: the file, the data and the controls (compared for staleness)."""
-    return {"file": (model_file.name, model_file.size) if model_file is not None else None, "source": source,
-            "images": tuple(sorted((f.name, f.size) for f in image_files)) if source == "upload" else (),
-            **{name: controls[name] for name in ("optimizer", "lr", "batch_size", "seed", "input_range", "reinit")}}
-
-
-def changed_settings(built: dict, now: dict) -> list[str]:
-    return [SETTING_WORDS[name] for name in SETTING_WORDS if built.get(name) != now.get(name)]
-
-
 def build_runs(model_file, source: str, image_files, controls: dict):
     """(run, baseline): the upload probed at init and trained; baseline is the same file with its own
     weights when the kernels were re-initialised (None otherwise)."""
-    check_upload_size(model_file.size, model_file.name)  # before reading the bytes into memory
-    data = model_file.getvalue()
-    model = model_from_bytes(model_file.name, data)
-    shape, _ = model_io_shape(model)
-    dataset, notes, batch_size = None, [], int(controls["batch_size"])
-    if source == "upload":
-        if not image_files:
-            raise UserError("choose some images to upload, or pick the MNIST sample")
-        for image in image_files:
-            check_upload_size(image.size, image.name)
-        image_set = images_to_dataset([(f.name, f.getvalue()) for f in image_files], shape)
-        batch_size = image_set.fit_batch_size(batch_size)
-        dataset, notes = image_set.dataset, image_set.notes
-    config = RunConfig(arch=f"file:{model_file.name}", init="from-file", optimizer=controls["optimizer"],
-                       lr=float(controls["lr"]), dataset="uploaded images" if source == "upload" else source,
-                       batch_size=batch_size, seed=int(controls["seed"]))
-    input_range = None if controls["input_range"] == AUTO else controls["input_range"]
-    reinit = None if controls["reinit"] == NO_REINIT else controls["reinit"]
+    plan = plan_upload(model_file, image_files, source, controls["optimizer"], controls["lr"],
+                       controls["batch_size"], controls["seed"],
+                       input_range=None if controls["input_range"] == AUTO else controls["input_range"],
+                       reinit=None if controls["reinit"] == NO_REINIT else controls["reinit"])
     kept = [r for r in (state.current_user_model_run(), state.get(state.USER_MODEL_BASELINE)) if r is not None]
-
-    def make(which: str):
-        if which == "baseline":  # a second copy of the file, untouched, to compare against
-            return prepare_user_run(model_from_bytes(model_file.name, data), config, dataset=dataset,
-                                    source=model_file.name, notes=notes, input_range=input_range)
-        return prepare_user_run(model, config, dataset=dataset, source=model_file.name, notes=notes,
-                                input_range=input_range, reinit=reinit)
-
     # Estimated from the loaded model before any run is made: refused (with what fits) if too big.
-    estimate = estimate_model(model, batch_size, config.optimizer, shape, label=model_file.name)
-    wanted = ["run", "baseline"] if reinit else ["run"]
-    names = iter(wanted)
-    built = guarded.build(PAGE, [estimate] * len(wanted), lambda _: make(next(names)), replacing=kept,
-                          session_runs=state.session_runs(exclude=kept), show_refusal=False)
+    names = iter(plan.wanted)
+    built = guarded.build(PAGE, [plan.estimate()] * len(plan.wanted), lambda _: plan.make(next(names)),
+                          replacing=kept, session_runs=state.session_runs(exclude=kept), show_refusal=False)
     if built is None:
         raise UserError("the request was cancelled because the settings changed; press Inspect again")
     run, baseline = built[0], (built[1] if len(built) > 1 else None)
@@ -133,14 +80,7 @@ def label_of(run) -> str:
 
 def show_findings(run) -> None:
     """The run's findings, worst first, as on the Activations page."""
-    findings = sorted(diagnose_run(run), key=lambda f: (SEVERITY_ORDER.get(f.severity, 3), f.step))
-    if not findings:
-        st.success(f"Nothing alarming {when(run)}.", icon=":material/check_circle:")
-    for finding in findings:
-        where = f"**{finding.layer}**: " if finding.layer else ""
-        text = f"{where}{finding.message}" + (f"  \n→ *{finding.suggestion}*" if finding.suggestion else "")
-        show = {"error": st.error, "warning": st.warning}.get(finding.severity, st.info)
-        show(text, icon=SEVERITY_ICONS.get(finding.severity, SEVERITY_ICONS["info"]))
+    components.show_findings(diagnose_run(run), f"Nothing alarming {when(run)}.", step=False)
 
 
 def show_input_range(run) -> None:
@@ -151,31 +91,14 @@ def show_input_range(run) -> None:
     st.caption(f"Pixels fed in **{RANGE_WORDS[fed]}**{chosen}. Auto-detection: {why}.")
 
 
-def layer_stats_table(snapshot) -> pd.DataFrame:
-    """One row per probed layer: the numbers behind the histograms."""
-    rows = []
-    for layer in snapshot.layers:
-        pre = layer.pre_activation
-        rows.append({"layer": layer.name, "type": layer.type, "activation": layer.activation, "fan_in": layer.fan_in,
-                     "mean": pre.mean, "std": pre.std, "min": pre.min, "max": pre.max,
-                     "zero_after_relu": layer.frac_zero_after_relu, "nonfinite": pre.nonfinite,
-                     "grad_norm": layer.grad_norm, "update_ratio": layer.update_ratio})
-    return pd.DataFrame(rows)
-
-
-def download(label: str, frame: pd.DataFrame, file_name: str, prefix: str) -> None:
-    st.download_button(f"{label} (CSV)", data=frame.to_csv(index=False), file_name=file_name, mime="text/csv",
-                       key=key(f"{prefix}download_{file_name}"), icon=":material/download:")
-
-
 def show_comparison(run, baseline) -> None:
     """The file's weights next to the re-initialised ones: spread per layer and both findings lists."""
     st.subheader(f"The file's weights vs {run.config.init}")
     entries = [(FILE_WEIGHTS, baseline.latest), (run.config.init, run.latest)]
     st.plotly_chart(layer_figures.std_per_layer(entries, title=f"Spread per layer: file vs {run.config.init}"),
                     key=key("compare_std"))
-    st.caption(f"Same model, same batch, {when(run)}; only the kernels differ. A line that climbs or falls a decade "
-               "per layer is exploding or vanishing; the flatter one keeps the signal at one scale.")
+    st.caption(layer_figures.compare_std_caption(f"Same model, same batch, {when(run)}; only the kernels differ "
+                                                 "(log scale)."))
     with st.container(key="cards-your-model-findings"):
         for column, each in zip(st.columns(2), (baseline, run)):
             with column:
@@ -185,44 +108,30 @@ def show_comparison(run, baseline) -> None:
 
 def show_details(run, prefix: str = "") -> None:
     """Notes, the per-layer table, histograms and unprobed layers of one run."""
-    extras = run.payload_extras()
     snapshot = run.latest
-    shape = "×".join(str(v) for v in extras["model"]["input_shape"])
-    network = ("the network as uploaded (no updates yet)" if snapshot.step == 0 else
-               f"the network after {snapshot.step} update{'s' if snapshot.step != 1 else ''}")
-    st.caption(f"Input {shape}, {extras['model']['classes']} classes, data: {run.dataset.name}. Step "
-               f"{snapshot.step}: {network}, measured on {run.describe_batch(snapshot)}: loss {snapshot.loss:.4g}, "
-               f"accuracy {snapshot.accuracy:.1%}.")
+    st.caption(run.view_sentence(snapshot))
     show_input_range(run)
-    # The input range has its own line above; every other note is listed once.
-    notes = [note for note in [extras["note"], *extras["notes"]] if note and not note.startswith("pixels are fed")]
+    notes = run.sentences()  # the input range has its own line above; every other note is listed once
     if notes:
-        st.info("  \n".join(f"• {note[:1].upper()}{note[1:]}." if not note.endswith(".") else
-                            f"• {note[:1].upper()}{note[1:]}" for note in notes), icon=":material/info:")
-    if extras["recovered_pre_activations"]:
-        worst = max(item["max_abs_error"] for item in extras["recovered_pre_activations"])
-        names = ", ".join(item["name"] for item in extras["recovered_pre_activations"])
-        match = "exactly" if worst == 0 else f"to within {worst:.1e}"
-        st.caption(f"Layers with a built-in activation ({names}) had their pre-activation recomputed from their own "
-                   f"kernel and bias; re-applying the activation reproduces their output {match}.")
+        st.info("  \n".join(f"• {note}" for note in notes), icon=":material/info:")
+    if run.recovered_sentence():
+        st.caption(run.recovered_sentence())
 
-    table = layer_stats_table(snapshot)
+    table = layer_figures.layer_stats_table(snapshot)
     st.dataframe(table, hide_index=True, width="stretch")
-    st.caption("Per-layer pre-activation statistics. Look for std far from ~1 (exploding or vanishing), "
-               "a large share of zeros after ReLU (dead units), and any NaN/Inf.")
-    download("Layer statistics", table, "your_model_layers.csv", prefix)
+    st.caption(layer_figures.LAYER_STATISTICS_CAPTION)
+    components.csv_button(PAGE, "Layer statistics", lambda: table, "your_model_layers.csv",
+                          f"{prefix}download_your_model_layers.csv")
 
-    left, right = st.columns(2)
-    post = left.toggle("Show after the activation", key=key(f"{prefix}post"))
-    log_counts = right.toggle("Log-scale counts", key=key(f"{prefix}log_counts"))
+    post, _, log_counts = components.histogram_toggles(PAGE, shared_x=None, prefix=prefix)
     st.plotly_chart(layer_figures.histogram_grid(snapshot, post_activation=post, log_counts=log_counts),
                     width="stretch", key=key(f"{prefix}histograms"))
-    st.caption("One histogram per probed layer, input side first. Widths that grow or shrink from panel to panel "
-               "mean exploding or vanishing activations; a tall bar at 0 after ReLU is units that are off.")
-    download("Histograms", layer_figures.histogram_table(snapshot, post), "your_model_histograms.csv", prefix)
+    st.caption(layer_figures.HISTOGRAM_GRID_CAPTION)
+    components.csv_button(PAGE, "Histograms", lambda: layer_figures.histogram_table(snapshot, post),
+                          "your_model_histograms.csv", f"{prefix}download_your_model_histograms.csv")
 
     st.subheader("Layers that are not probed")
-    unprobed = pd.DataFrame(extras["unprobed_layers"], columns=["name", "type", "reason"])
+    unprobed = run.unprobed_table()
     if unprobed.empty:
         st.write("Every layer of the model is probed.")
     else:
@@ -280,7 +189,7 @@ columns = st.columns(5)
 controls = {
     "optimizer": columns[0].selectbox("Optimizer", list(OPTIMIZERS), index=list(OPTIMIZERS).index("adam"),
                                       key=key("optimizer")),
-    "lr": columns[1].number_input("Learning rate", min_value=0.0, value=DEFAULT_LEARNING_RATES["adam"], format="%g",
+    "lr": columns[1].number_input("Learning rate", min_value=0.0, value=components.default_learning_rate("adam"), format="%g",
                                   step=0.001, key=key("lr")),
     "batch_size": columns[2].number_input("Batch size", min_value=1, max_value=MAX_BATCH_SIZE, value=32, step=1,
                                           key=key("batch_size")),
@@ -298,7 +207,7 @@ controls["reinit"] = reinit_col.selectbox(
     "Re-initialise kernels with", REINIT_CHOICES, key=key("reinit"),
     format_func=lambda name: "none (file's weights)" if name == NO_REINIT else name,
     help="Draw every Dense/conv kernel afresh (biases 0) and compare with the file's own weights.")
-wanted = page_settings(model_file, source, image_files, controls)
+wanted = upload_settings(model_file, source, image_files, controls)
 
 if st.button("Inspect this model", type="primary", key=key("inspect"), icon=":material/search:"):
     refusal = None
@@ -312,10 +221,9 @@ if st.button("Inspect this model", type="primary", key=key("inspect"), icon=":ma
             state.put(state.USER_MODEL_BASELINE, new_baseline)
             state.put(state.USER_MODEL_BUILT_FROM, wanted)
             state.pop(state.USER_MODEL_REFUSED)
-        except UserError as error:
-            refusal = str(error)
-        except (MemoryError, tf.errors.ResourceExhaustedError):
-            refusal = "there is not enough memory for this model with this batch size; try a smaller batch"
+        except Exception as error:  # noqa: BLE001 - a refusal is kept and shown; anything else is raised again
+            refusal = components.refusal(error, "there is not enough memory for this model with this batch size; "
+                                                "try a smaller batch")
     if refusal is not None:
         state.put(state.USER_MODEL_REFUSED, {"file": model_file.name if model_file is not None else None,
                                              "message": refusal})
