@@ -1,6 +1,6 @@
 """Streamlit internals the dashboard depends on, in one place, each one checked.
 
-Streamlit 1.67 calls ``keras.backend.clear_session()`` after *every* script run of
+Streamlit 1.67 calls ``keras.backend.clear_session`` after *every* script run of
 *every* session (``streamlit.runtime.scriptrunner.script_runner._clean_problem_modules``).
 In a server where all sessions share compiled cores (``cnnviz.training.pool``) that
 clean-up is harmful: it resets Keras's process-wide state under the feet of sessions
@@ -27,7 +27,7 @@ _replaced = None  # Streamlit's own clean-up, once patched out (for tests)
 
 
 def _clean_without_keras() -> None:
-    """Streamlit's per-run clean-up minus ``keras.backend.clear_session()``."""
+    """Streamlit's per-run clean-up minus ``keras.backend.clear_session``."""
     pyplot = sys.modules.get("matplotlib.pyplot")
     if pyplot is not None:
         try:
@@ -58,7 +58,7 @@ def keep_keras_session() -> bool:
     except (OSError, TypeError):  # no source to read (e.g. a frozen install): trust the name
         clears_keras = True
     if not clears_keras:  # it does something else now: leave it alone, the clear may have moved
-        _warn(f"script_runner.{_HOOK} no longer calls keras.backend.clear_session()")
+        _warn(f"script_runner.{_HOOK} no longer calls keras.backend.clear_session")
         return False
     global _replaced
     _replaced = current
