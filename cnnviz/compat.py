@@ -1,4 +1,4 @@
-"""The private Keras and TensorFlow internals cnnviz relies on, each in one place.
+"""The private Keras, TensorFlow (and argparse) internals cnnviz relies on, each in one place.
 
 Keras 3 and TensorFlow offer no public way to do these things. Each function says why it
 is needed and what happens without it; ``tests/test_compat.py`` exercises every one, so
@@ -56,3 +56,17 @@ def tensorflow_gradient_registry() -> dict | None:
 def nested_function_graphs(graph) -> list:
     """The graphs of the functions nested in a traced ``FuncGraph`` (while-loop bodies, conds)."""
     return [function.graph for function in graph._functions.values() if getattr(function, "graph", None) is not None]
+
+
+def accept_negative_number_values(parser) -> None:
+    """Let ``parser`` take values such as ``--start -1.5,2`` or ``--box -5,5,-5,5``.
+
+    argparse before Python 3.13 treats any word starting with "-" that is not a plain number
+    as an option, so "-1.5,2" is refused as an unknown flag. Python 3.13 changed the rule to
+    "a dash followed by a digit is a value"; this applies the same rule through the parser's
+    ``_negative_number_matcher`` (no public setting exists). Only for parsers with no option
+    that itself looks like a negative number.
+    """
+    import re
+
+    parser._negative_number_matcher = re.compile(r"^-\.?\d")

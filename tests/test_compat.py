@@ -58,3 +58,16 @@ def test_nested_function_graphs_are_listed():
 
     graph = loop.get_concrete_function(tf.TensorSpec([], tf.float32)).graph
     assert compat.nested_function_graphs(graph)  # the loop's cond and body
+
+
+def test_a_parser_can_take_negative_coordinates_as_values():
+    """`trajectory --start -1.5,2` and `basins --box -5,5,-5,5`: without the rule, argparse before
+    Python 3.13 reads "-1.5,2" as an unknown option and exits."""
+    import argparse
+
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    parser.add_argument("--start")
+    parser.add_argument("--box")
+    compat.accept_negative_number_values(parser)
+    args = parser.parse_args(["--start", "-1.5,2", "--box", "-5,5,-5,5"])
+    assert (args.start, args.box) == ("-1.5,2", "-5,5,-5,5")

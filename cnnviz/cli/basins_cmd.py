@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections import Counter
 
 from cnnviz.cli.output import print_table
+from cnnviz.cli.run_args import add_playground_optimizer_arguments, optimizer_spec_from_args
 from cnnviz.config import parse_tuple
-from cnnviz.nets.optimizers import OPTIMIZERS, OptimizerSpec
-from cnnviz.playground.surfaces import SURFACES
 
 # How many minima the plain-text summary lists (Rastrigin has 121).
 SUMMARY_MINIMA = 8
@@ -32,22 +30,13 @@ def register(subparsers) -> None:
         "classify each start by where it ends: which minimum, diverged, or not at a minimum after the steps. "
         "Unset hyperparameters take Keras's defaults; 'momentum' and 'nesterov' mean SGD with momentum 0.9.",
     )
-    parser.add_argument("--surface", required=True, help="one of: " + ", ".join(SURFACES))
-    parser.add_argument("--optimizer", required=True, help="one of: " + ", ".join(OPTIMIZERS))
-    parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's Keras default)")
-    parser.add_argument("--momentum", type=float, default=None, help="momentum for sgd/momentum/nesterov/rmsprop")
-    parser.add_argument("--beta1", type=float, default=None, help="Adam-family beta_1")
-    parser.add_argument("--beta2", type=float, default=None, help="Adam-family beta_2")
-    parser.add_argument("--rho", type=float, default=None, help="RMSProp/Adadelta rho")
-    parser.add_argument("--epsilon", type=float, default=None, help="numerical-stability epsilon")
+    add_playground_optimizer_arguments(parser)
     parser.add_argument("--grid", type=int, default=32, help="starts per side (default 32)")
     parser.add_argument("--steps", type=int, default=200, help="optimizer steps (default 200)")
     parser.add_argument("--box", default=None, help="x0,x1,y0,y1: where the starts lie (default: the surface's window)")
     parser.add_argument("--tolerance", type=float, default=None,
                         help="how close to a minimum counts as arrived (default 0.05)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a summary")
-    # `--box -5,5,-5,5` must work: see trajectory_cmd (no option here looks like a number).
-    parser._negative_number_matcher = re.compile(r"^-\.?\d")
     parser.set_defaults(handler=run)
 
 
@@ -57,10 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from cnnviz.playground.trajectories import DEFAULT_TOLERANCE
 
     box = parse_tuple(args.box, float, 4, "--box") if args.box else None
-    spec = OptimizerSpec(
-        name=args.optimizer, lr=args.lr, momentum=args.momentum, beta1=args.beta1,
-        beta2=args.beta2, rho=args.rho, epsilon=args.epsilon,
-    )
+    spec = optimizer_spec_from_args(args)
     tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
     result = basin_map(args.surface, spec, args.grid, args.steps, box, tolerance)
     if args.json:

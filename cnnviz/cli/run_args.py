@@ -1,5 +1,6 @@
-"""The run flags ``inspect``, ``train`` and ``report`` share (``summary`` takes the plain-net ones),
-and the validated :class:`~cnnviz.config.RunConfig` they make."""
+"""The run flags ``inspect``, ``train`` and ``report`` share (``summary`` takes the plain-net ones,
+``trajectory`` and ``basins`` the optimizer ones), and the validated
+:class:`~cnnviz.config.RunConfig` / :class:`~cnnviz.nets.optimizers.OptimizerSpec` they make."""
 
 from __future__ import annotations
 
@@ -24,13 +25,42 @@ def add_run_arguments(parser, steps_default: int) -> None:
     parser.add_argument("--input-range", default="auto", choices=["auto", "0-1", "0-255", "-1-1"],
                         help="pixel values fed for black..white (auto: 0-1, or what a --model's own "
                              "Rescaling/Normalization layer expects)")
-    group = parser.add_argument_group("optimizer hyperparameters (default: cnnviz's defaults for --optimizer)")
+    add_optimizer_hyperparameters(parser, "cnnviz's defaults for --optimizer")
+    add_net_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def add_optimizer_hyperparameters(parser, defaults: str) -> None:
+    """--momentum --beta1 --beta2 --rho --epsilon (unset: ``defaults`` says what applies)."""
+    group = parser.add_argument_group(f"optimizer hyperparameters (default: {defaults})")
     for flag, help_text in (("--momentum", "SGD/RMSProp momentum (momentum/nesterov default 0.9)"),
                             ("--beta1", "Adam-family beta_1"), ("--beta2", "Adam-family beta_2"),
                             ("--rho", "RMSProp/Adadelta rho"), ("--epsilon", "the optimizer's epsilon")):
         group.add_argument(flag, type=float, default=None, help=help_text)
-    add_net_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def add_playground_optimizer_arguments(parser) -> None:
+    """--surface --optimizer --lr and the hyperparameters, as ``trajectory`` and ``basins`` take them.
+
+    Values like ``--start -1.5,2`` are accepted (these commands have no option that looks
+    like a negative number).
+    """
+    from cnnviz.compat import accept_negative_number_values
+    from cnnviz.nets.optimizers import OPTIMIZERS
+    from cnnviz.playground.surfaces import SURFACES
+
+    parser.add_argument("--surface", required=True, help="one of: " + ", ".join(SURFACES))
+    parser.add_argument("--optimizer", required=True, help="one of: " + ", ".join(OPTIMIZERS))
+    parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's Keras default)")
+    add_optimizer_hyperparameters(parser, "Keras's defaults")
+    accept_negative_number_values(parser)
+
+
+def optimizer_spec_from_args(args):
+    """The :class:`~cnnviz.nets.optimizers.OptimizerSpec` named by the playground flags."""
+    from cnnviz.nets.optimizers import OptimizerSpec
+
+    return OptimizerSpec(name=args.optimizer, lr=args.lr, **optimizer_fields_from_args(args))
 
 
 def add_net_arguments(parser) -> None:

@@ -8,12 +8,10 @@ path diverged). Without ``--json``: a short table of the first and last steps.
 from __future__ import annotations
 
 import argparse
-import re
 
 from cnnviz.cli.output import print_json, print_table
+from cnnviz.cli.run_args import add_playground_optimizer_arguments, optimizer_spec_from_args
 from cnnviz.config import parse_tuple
-from cnnviz.nets.optimizers import OPTIMIZERS, OptimizerSpec
-from cnnviz.playground.surfaces import SURFACES
 
 # How many leading and trailing steps the plain-text table shows.
 TABLE_EDGE_ROWS = 5
@@ -26,22 +24,10 @@ def register(subparsers) -> None:
         description="Run a real Keras optimizer on a 2D toy loss surface and print its path. "
         "Unset hyperparameters take Keras's defaults; 'momentum' and 'nesterov' mean SGD with momentum 0.9.",
     )
-    parser.add_argument("--surface", required=True, help="one of: " + ", ".join(SURFACES))
-    parser.add_argument("--optimizer", required=True, help="one of: " + ", ".join(OPTIMIZERS))
-    parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's Keras default)")
-    parser.add_argument("--momentum", type=float, default=None, help="momentum for sgd/momentum/nesterov/rmsprop")
-    parser.add_argument("--beta1", type=float, default=None, help="Adam-family beta_1")
-    parser.add_argument("--beta2", type=float, default=None, help="Adam-family beta_2")
-    parser.add_argument("--rho", type=float, default=None, help="RMSProp/Adadelta rho")
-    parser.add_argument("--epsilon", type=float, default=None, help="numerical-stability epsilon")
+    add_playground_optimizer_arguments(parser)
     parser.add_argument("--start", default=None, help="start point X,Y (default: the surface's own start)")
     parser.add_argument("--steps", type=int, default=100, help="optimizer steps (default 100)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    # `--start -1.5,2` must work: argparse (before Python 3.13) only recognises plain
-    # numbers like -1.5 as values, so "-1.5,2" would be taken for an unknown option.
-    # This command has no options that look like negative numbers, so any "-<digit>"
-    # word is a value (the rule Python 3.13 adopted).
-    parser._negative_number_matcher = re.compile(r"^-\.?\d")
     parser.set_defaults(handler=run)
 
 
@@ -52,10 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     surface = get_surface(args.surface)
     start = parse_tuple(args.start, float, 2, "--start") if args.start else surface.default_start
-    spec = OptimizerSpec(
-        name=args.optimizer, lr=args.lr, momentum=args.momentum, beta1=args.beta1,
-        beta2=args.beta2, rho=args.rho, epsilon=args.epsilon,
-    )
+    spec = optimizer_spec_from_args(args)
     trajectory = run_trajectory(surface, spec, start, args.steps)
     if args.json:
         print_json(trajectory.to_dict())
