@@ -58,5 +58,5 @@ def depth_view_figure(profile: pd.DataFrame, title: str = TITLE) -> go.Figure:
 
 DEPTH_VIEW_CAPTION = ("Every initializer's std per layer at initialization on one log axis, layers numbered from the "
                       "input (plain_mlp / plain_cnn: up to 100). Dashed, for plain nets: the variance rule chained "
-                      "from the batch's pixels (theory.plain_chain). A straight line is a constant gain per layer; "
+                      "from the batch's pixels. A straight line is a constant gain per layer; "
                       "its slope is that gain.")
