@@ -43,3 +43,25 @@ def test_vgg16_at_batch_100_is_refused_with_a_batch_that_fits_and_the_room_keeps
 
     classmate.button(key="activations:step").click().run()  # the rest of the room goes on
     assert not classmate.exception and classmate.session_state["cnnviz:run"].step_count == 1
+
+
+def test_compare_with_vgg16_at_batch_100_is_refused_and_the_comparison_before_stays():
+    """Two copies of vgg16 would need ~33 GiB: Compare refuses them together, in one sentence."""
+    page = str(Path(ACTIVATIONS).with_name("compare_inits.py"))
+    at = AppTest.from_file(page, default_timeout=120)
+    at.session_state["compare:batch_size"] = 16
+    at.session_state["compare:inits"] = ["normal", "he-normal"]
+    at.run()
+    assert not at.exception  # (N(0,1)'s findings are errors on the page: that is the lesson)
+    assert not [e.value for e in at.error if "GiB" in e.value]
+    before = at.session_state["cnnviz:compare_runs"]
+
+    at.session_state["compare:arch"] = "vgg16"
+    at.session_state["compare:batch_size"] = 100
+    at.button(key="compare:rebuild").click().run()
+    assert not at.exception
+    refusal = " ".join(e.value for e in at.error if "GiB" in e.value)
+    # Two copies of vgg16's weights and Adam slots alone pass 2 GiB: no batch or input fits, so the
+    # alternative is the page that shows the network without building it.
+    assert refusal.startswith("2 runs of vgg16 at batch 100") and "the Architecture page" in refusal, refusal
+    assert at.session_state["cnnviz:compare_runs"] is before  # the earlier comparison is kept

@@ -16,7 +16,6 @@ if str(ROOT) not in sys.path:  # for running this page on its own (AppTest, `str
 import math  # noqa: E402
 
 import streamlit as st  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from cnnviz.diagnosis import diagnose_run  # noqa: E402
 from cnnviz.errors import UserError  # noqa: E402
@@ -27,7 +26,7 @@ from cnnviz.nets.depth_view import depth_profile_of_runs  # noqa: E402
 from cnnviz.nets.initializers import INITIALIZERS  # noqa: E402
 from cnnviz.training import Run  # noqa: E402
 from dashboard import guarded, state, widgets  # noqa: E402
-from dashboard.components import chart, csv_button, histogram_toggles  # noqa: E402
+from dashboard.components import chart, csv_button, histogram_toggles, refusals_shown  # noqa: E402
 from dashboard.components import show_findings as show_findings_panel  # noqa: E402
 
 PAGE = "compare"
@@ -44,40 +43,34 @@ def build_runs(configs: dict, previous: dict[str, Run]) -> dict[str, Run] | None
     compiling a network is the slow part; adding or removing one initializer should
     not rebuild the others).
     """
-    runs = {}
+    runs, complete = {}, None
     progress = st.progress(0.0, text="Building the networks…")
     try:
-        wanted = {}
-        for init, config in configs.items():
-            old = previous.get(init)
-            if old is not None and old.config == config and old.step_count == 0 and old.halted is None:
-                runs[init] = old
-            else:
-                wanted[init] = config
+        with refusals_shown("there is not enough memory for this comparison; try a smaller batch size"):
+            wanted = {}
+            for init, config in configs.items():
+                old = previous.get(init)
+                if old is not None and old.config == config and old.step_count == 0 and old.halted is None:
+                    runs[init] = old
+                else:
+                    wanted[init] = config
 
-        def make(config):
-            progress.progress(len(runs) / len(configs), text=f"Building {config.arch} with {config.init} weights…")
-            run = Run(config)
-            run.snapshot_at_init()
-            runs[config.init] = run
-            return run
+            def make(config):
+                progress.progress(len(runs) / len(configs), text=f"Building {config.arch} with {config.init} weights…")
+                run = Run(config)
+                run.snapshot_at_init()
+                runs[config.init] = run
+                return run
 
-        replaced = [run for init, run in previous.items() if runs.get(init) is not run]
-        # All of the comparison's new networks are admitted together: they count against one session.
-        built = guarded.build(PAGE, list(wanted.values()), make, replacing=replaced,
-                              session_runs=state.session_runs(exclude=list(previous.values())) + list(runs.values()))
-        if built is None:
-            return None
-        runs = {init: runs[init] for init in configs}
-    except UserError as error:
-        widgets.show_user_error(error)
-        return None
-    except (tf.errors.ResourceExhaustedError, MemoryError):
-        widgets.show_user_error("there is not enough memory for this comparison; try a smaller batch size")
-        return None
+            replaced = [run for init, run in previous.items() if runs.get(init) is not run]
+            # All of the comparison's new networks are admitted together: they count against one session.
+            built = guarded.build(PAGE, list(wanted.values()), make, replacing=replaced,
+                                  session_runs=state.session_runs(exclude=list(previous.values())) + list(runs.values()))
+            if built is not None:
+                complete = {init: runs[init] for init in configs}
     finally:
         progress.empty()
-    return runs
+    return complete
 
 
 def train_all(runs: dict[str, Run], steps: int) -> None:
