@@ -1,10 +1,12 @@
-"""The real dashboard in a subprocess, for the browser tests: ``streamlit run dashboard/app.py``
-headless on a free loopback port, offline, waited for until ``/_stcore/health`` answers, and
-always stopped on the way out (its log stays in ``artifacts/`` for a person to read)."""
+"""What the browser tests share: the real dashboard in a subprocess (``streamlit run
+dashboard/app.py`` headless on a free loopback port, offline, waited for until
+``/_stcore/health`` answers, always stopped on the way out; its log stays in ``artifacts/``
+for a person to read), and Debian's Chromium launched through Playwright."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,6 +21,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
 SERVER_START_S = 120  # importing TensorFlow on two busy cores is slow
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+# Browser test modules skip themselves with this when no Chromium is installed.
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
 
 
 def free_port() -> int:
@@ -60,3 +67,16 @@ def served_dashboard(log_name: str) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@contextmanager
+def launched_chromium():
+    """Debian's Chromium through Playwright (its own browser download does not work offline)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

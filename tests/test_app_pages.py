@@ -8,31 +8,15 @@ open, Step, Train, toggle, change the initializer, Reset, make mistakes.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from pathlib import Path
 
 import pytest
+from apptest_pages import charts, page
 from streamlit.testing.v1 import AppTest
 
 os.environ.setdefault("CNNVIZ_OFFLINE", "1")
-DASHBOARD = Path(__file__).resolve().parents[1] / "dashboard"
-TIMEOUT = 120
 BATCH = 16
-
-
-def page(path: str, **session) -> AppTest:
-    at = AppTest.from_file(str(DASHBOARD / path), default_timeout=TIMEOUT)
-    for key, value in session.items():
-        at.session_state[key] = value
-    return at
-
-
-def charts(at: AppTest) -> dict[str, dict]:
-    """The page's plotly figures by title (first line of the title)."""
-    figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-    return {fig["layout"]["title"]["text"].split("<br>")[0]: fig for fig in figures}
 
 
 def chart(at: AppTest, starts_with: str) -> dict:

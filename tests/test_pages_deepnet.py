@@ -3,25 +3,15 @@ and a deep-net lesson opened from the Lessons page."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
+import apptest_pages
+from apptest_pages import charts
 from streamlit.testing.v1 import AppTest
 
-DASHBOARD = Path(__file__).resolve().parents[1] / "dashboard"
 TIMEOUT = 180
 
 
 def page(path: str, **session) -> AppTest:
-    at = AppTest.from_file(str(DASHBOARD / path), default_timeout=TIMEOUT)
-    for key, value in session.items():
-        at.session_state[key] = value
-    return at
-
-
-def charts(at: AppTest) -> dict[str, dict]:
-    figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-    return {fig["layout"]["title"]["text"].split("<br>")[0]: fig for fig in figures}
+    return apptest_pages.page(path, TIMEOUT, **session)
 
 
 def test_plain_net_controls_appear_only_for_plain_nets_and_reach_the_run():

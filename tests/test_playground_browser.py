@@ -11,20 +11,16 @@ Chromium is installed.
 
 from __future__ import annotations
 
-import shutil
 import time
-from pathlib import Path
 
 import pytest
-from dashboard_server import ARTIFACTS, served_dashboard
+from dashboard_server import ARTIFACTS, launched_chromium, needs_chromium, served_dashboard
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
 CHART = '[data-testid="stMain"] .js-plotly-plot'
 IDLE = "document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'"
 PAGE_MS = 240_000
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +32,7 @@ def server():
 
 @pytest.fixture(scope="module")
 def page(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launched_chromium() as browser:
         context = browser.new_context(viewport={"width": 853, "height": 1400}, device_scale_factor=1.5)
         page = context.new_page()
         page.goto(f"{server}/playground")
@@ -47,7 +40,6 @@ def page(server):
         page.wait_for_function(f"() => {IDLE}", timeout=PAGE_MS)
         time.sleep(1.0)
         yield page
-        browser.close()
 
 
 def visible_chart(page):
